@@ -1,0 +1,89 @@
+"""What every predictor engine provides; the engines themselves are one module each."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import InvalidVersion, Version
+
+from ..mlmodel import ModelInfo
+
+
+@dataclass(frozen=True)
+class LayoutPlan:
+    """How to build the runtime's layout from the model folder.
+
+    ``copies`` maps a destination path (relative to the converted folder) to a source path
+    (relative to the model folder); ``generated`` maps a destination path to small file contents.
+    """
+
+    copies: dict[str, str] = field(default_factory=dict)
+    generated: dict[str, bytes] = field(default_factory=dict)
+
+
+class Engine:
+    """A KServe predictor engine: which models it serves, the layout it loads, how it is named.
+
+    Subclasses set the class attributes and override ``unsupported_reason`` and ``plan``.
+    """
+
+    name: str
+    """The predictor name users pass (FUSEML_PREDICTOR / --predictor)."""
+    model_format: str
+    """KServe ``modelFormat.name`` selecting the runtime."""
+    legacy_field: str
+    """The ``spec.predictor.<field>`` of KServe's legacy spec style."""
+    protocol: str
+    """Inference protocol of the default runtime: v1 or v2."""
+    runtime: str
+    """The KServe ClusterServingRuntime that serves it by default (for messages and docs)."""
+    formats: tuple[str, ...]
+    """Model formats (mlmodel.SKLEARN, ...) this engine can serve at all."""
+
+    def unsupported_reason(self, info: ModelInfo) -> str | None:
+        """Why this engine cannot serve the model, with the fix; None when it can."""
+        if info.format not in self.formats:
+            return f"it is a {info.format} model and {self.name} serves {', '.join(self.formats)}"
+        return None
+
+    def plan(self, info: ModelInfo, model_name: str) -> LayoutPlan:
+        raise NotImplementedError
+
+    def default_runtime_version(self, info: ModelInfo) -> str | None:
+        """The runtime image tag to ask for; None leaves the cluster's runtime default."""
+        return None
+
+    def served_model_name(self, app_name: str) -> str:
+        """The model name in prediction paths: the InferenceService name, or for Triton the
+        repository folder, which conversion names after the application too."""
+        return app_name
+
+
+def rename_tree(files: list[str], source_root: str, dest_root: str) -> dict[str, str]:
+    """Map every file below ``source_root`` to the same relative path below ``dest_root``."""
+    prefix = source_root.rstrip("/") + "/" if source_root else ""
+    dest = dest_root.rstrip("/") + "/" if dest_root else ""
+    return {dest + f[len(prefix) :]: f for f in files if f.startswith(prefix)}
+
+
+def pinned_version(requirements: tuple[str, ...], names: tuple[str, ...]) -> str | None:
+    """The exact version pinned for any of ``names`` in requirements.txt lines, if any."""
+    for line in requirements:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if requirement.name.lower() not in names:
+            continue
+        for spec in requirement.specifier:
+            if spec.operator in ("==", "==="):
+                try:
+                    return Version(spec.version).base_version
+                except InvalidVersion:
+                    return None
+    return None
+
+
+IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")

@@ -1,0 +1,23 @@
+"""MLServer's MLflow runtime (kserve-mlserver, modelFormat mlflow, v2 only).
+
+It loads the MLflow model folder itself through mlflow.pyfunc, so it serves any flavor, but it
+does not install the model's requirements: the libraries in the MLServer image must match.
+Auto-selected only for pyfunc-only (custom Python) models, which no other runtime serves.
+"""
+
+from __future__ import annotations
+
+from ..mlmodel import KERAS, LIGHTGBM, ONNX, PYFUNC, SKLEARN, TENSORFLOW, XGBOOST, ModelInfo
+from .base import Engine, LayoutPlan
+
+
+class MlflowEngine(Engine):
+    name = "mlflow"
+    model_format = "mlflow"
+    legacy_field = ""  # no legacy field: needs the predictor.model style
+    protocol = "v2"
+    runtime = "kserve-mlserver"
+    formats = (PYFUNC, SKLEARN, XGBOOST, LIGHTGBM, ONNX, TENSORFLOW, KERAS)
+
+    def plan(self, info: ModelInfo, model_name: str) -> LayoutPlan:
+        return LayoutPlan(copies={f: f for f in info.files})

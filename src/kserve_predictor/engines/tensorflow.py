@@ -1,0 +1,40 @@
+"""TensorFlow Serving (kserve-tensorflow-serving, v1): ``<base>/<version>/saved_model.pb``."""
+
+from __future__ import annotations
+
+from ..mlmodel import KERAS, TENSORFLOW, ModelInfo
+from .base import Engine, LayoutPlan, pinned_version, rename_tree
+
+# Both KServe-supported TF servers load SavedModels only; a native Keras file needs re-logging.
+KERAS_FILE_FIX = (
+    "log it as a SavedModel with mlflow.keras.log_model(model, ..., save_exported_model=True)"
+)
+TENSORFLOW_PACKAGES = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel")
+
+
+def savedmodel_reason(engine: Engine, info: ModelInfo) -> str | None:
+    """Why a TF/Keras model cannot be served from a SavedModel, if it cannot."""
+    if info.format in (TENSORFLOW, KERAS) and info.savedmodel_dir is None:
+        return f"{info.model_path} is a native Keras file that {engine.runtime} cannot load; {KERAS_FILE_FIX}"
+    return None
+
+
+class TensorflowEngine(Engine):
+    name = "tensorflow"
+    model_format = "tensorflow"
+    legacy_field = "tensorflow"
+    protocol = "v1"
+    runtime = "kserve-tensorflow-serving"
+    formats = (TENSORFLOW, KERAS)
+
+    def unsupported_reason(self, info: ModelInfo) -> str | None:
+        return super().unsupported_reason(info) or savedmodel_reason(self, info)
+
+    def plan(self, info: ModelInfo, model_name: str) -> LayoutPlan:
+        assert info.savedmodel_dir is not None
+        # TF Serving serves the highest numeric version folder under its model base path.
+        return LayoutPlan(copies=rename_tree(list(info.files), info.savedmodel_dir, "1"))
+
+    def default_runtime_version(self, info: ModelInfo) -> str | None:
+        # TF Serving images are tagged with the TensorFlow version they serve.
+        return pinned_version(info.requirements, TENSORFLOW_PACKAGES)

@@ -1,0 +1,70 @@
+"""Typed settings, built once from CLI flags or the environment and passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+from .errors import UsageError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def parse_bool(name: str, value: str | None, default: bool) -> bool:
+    """A boolean environment value; anything unrecognized is a usage error naming the variable."""
+    if value is None:
+        return default
+    text = value.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return default if text == "" else False
+    raise UsageError(f"{name}={value!r} is not a boolean; use true or false")
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """How to reach the MLflow artifact store (MLflow's own variable names)."""
+
+    endpoint_url: str = ""
+    """MLFLOW_S3_ENDPOINT_URL; empty means AWS S3. Its scheme decides TLS."""
+    access_key_id: str = field(default="", repr=False)
+    """AWS_ACCESS_KEY_ID."""
+    secret_access_key: str = field(default="", repr=False)
+    """AWS_SECRET_ACCESS_KEY; never logged or printed."""
+    region: str = "us-east-1"
+    """AWS_DEFAULT_REGION / AWS_REGION."""
+    verify_tls: bool = True
+    """Verify the endpoint's certificate; opt out with KSERVE_PREDICTOR_S3_VERIFY_TLS=false."""
+
+    @property
+    def use_https(self) -> bool:
+        return urlparse(self.endpoint_url).scheme != "http" if self.endpoint_url else True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> S3Settings:
+        env = os.environ if env is None else env
+        endpoint = env.get("MLFLOW_S3_ENDPOINT_URL", "").strip()
+        if endpoint:
+            parsed = urlparse(endpoint)
+            if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                raise UsageError(
+                    f"MLFLOW_S3_ENDPOINT_URL={endpoint!r} is not an http(s) URL; "
+                    "use e.g. http://minio.example:9000"
+                )
+        return cls(
+            endpoint_url=endpoint,
+            access_key_id=env.get("AWS_ACCESS_KEY_ID", ""),
+            secret_access_key=env.get("AWS_SECRET_ACCESS_KEY", ""),
+            region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1",
+            verify_tls=parse_bool(
+                "KSERVE_PREDICTOR_S3_VERIFY_TLS", env.get("KSERVE_PREDICTOR_S3_VERIFY_TLS"), True
+            ),
+        )
+
+    def secrets(self) -> list[str]:
+        """Values that must never appear in output."""
+        return [v for v in (self.access_key_id, self.secret_access_key) if v]
