@@ -109,15 +109,20 @@ def _wanted_entries(
 
 
 def _current(recorded: dict[str, Any] | None, wanted: dict[str, Any], present: ObjectInfo | None) -> bool:
-    """A converted file is current if the record says it came from the wanted source and the
-    object is still there, unchanged since it was written."""
-    if recorded is None or present is None:
+    """Is the converted file already what the plan wants?
+
+    Yes if it is an exact copy of its source (same size and ETag: what a single CopyObject, or a
+    local copy keeping the modification time, gives), or if the record says it was made from
+    the wanted source and it has not changed since.
+    """
+    if present is None or present.size != wanted["size"]:
+        return False
+    if present.etag == wanted.get("etag"):
+        return True
+    if recorded is None:
         return False
     made_from = {k: v for k, v in recorded.items() if k != "written_etag"}
-    return made_from == wanted and present.size == wanted["size"] and recorded.get("written_etag") in (
-        None,
-        present.etag,
-    )
+    return made_from == wanted and recorded.get("written_etag") in (None, present.etag)
 
 
 def _read_record(location: ModelLocation, engine: Engine) -> dict[str, dict[str, Any]]:

@@ -17,7 +17,8 @@ class LocalStore:
         self.root = root
 
     def describe(self, key: str) -> str:
-        return (self.root / key).as_uri() if key else self.root.as_uri()
+        uri = (self.root / key).as_uri() if key else self.root.as_uri()
+        return uri + "/" if key.endswith("/") else uri
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -56,7 +57,7 @@ class LocalStore:
     def copy(self, source: ObjectInfo, dest_key: str) -> None:
         dest = self._path(dest_key)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(self._path(source.key), dest)
+        shutil.copy2(self._path(source.key), dest)  # keeps mtime, so the copy's tag matches
 
     def delete(self, keys: list[str]) -> None:
         for key in keys:

@@ -1,0 +1,139 @@
+"""Shared fixtures: real MLflow models, a real S3 server on loopback, CLI runner."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
+# Distinctive credentials: the secret must never show up in any output (see test_secrets).
+ACCESS_KEY = "AKIATESTKSERVEPRED01"
+SECRET_KEY = "s3cr3t-Zq9xV7-never-print-me"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def zoo() -> Path:
+    """The model zoo, made by real MLflow once and cached by the zoo script's content."""
+    digest = hashlib.sha256(
+        (TESTS / "modelzoo.py").read_bytes() + (TESTS / "pyfunc_model.py").read_bytes()
+    ).hexdigest()[:12]
+    cache = TESTS / ".zoo-cache" / digest
+    if not (cache / ".complete").exists():
+        subprocess.run(
+            [sys.executable, str(TESTS / "modelzoo.py"), str(cache)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        (cache / ".complete").touch()
+    return cache
+
+
+@dataclass
+class S3Server:
+    endpoint: str
+    env: dict[str, str]
+
+    def client(self):  # type: ignore[no-untyped-def]
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            region_name="us-east-1",
+        )
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto in server mode: a real S3 REST endpoint on 127.0.0.1."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    env = {
+        "MLFLOW_S3_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    yield S3Server(endpoint, env)
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """The S3 server, with this process's environment pointing at it."""
+    for key, value in s3_server.env.items():
+        monkeypatch.setenv(key, value)
+    return s3_server
+
+
+@pytest.fixture
+def bucket(s3: S3Server) -> str:
+    name = f"mlflow-{uuid.uuid4().hex[:10]}"
+    s3.client().create_bucket(Bucket=name)
+    return name
+
+
+def upload(s3: S3Server, folder: Path, bucket: str, prefix: str) -> str:
+    """Upload a model folder the way MLflow logs it; returns its s3:// URL."""
+    client = s3.client()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            client.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(folder).as_posix()}")
+    return f"s3://{bucket}/{prefix}"
+
+
+@pytest.fixture
+def s3_model(s3: S3Server, bucket: str, zoo: Path):  # type: ignore[no-untyped-def]
+    """A function uploading a zoo model to S3 under an MLflow-like key; returns the URL."""
+
+    def make(name: str, prefix: str | None = None) -> str:
+        prefix = prefix or f"1/models/m-{uuid.uuid4().hex[:12]}/artifacts"
+        return upload(s3, zoo / name, bucket, prefix)
+
+    return make
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> CliResult:
+    """Run the installed CLI as a separate process, as users and FuseML do."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("FUSEML_", "MLFLOW_", "AWS_"))}
+    full_env.update(env or {})
+    done = subprocess.run(
+        [sys.executable, "-m", "kserve_predictor", *args],
+        env=full_env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return CliResult(done.returncode, done.stdout, done.stderr)
