@@ -126,7 +126,9 @@ class CliResult:
 
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> CliResult:
     """Run the installed CLI as a separate process, as users and FuseML do."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("FUSEML_", "MLFLOW_", "AWS_"))}
+    full_env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("FUSEML_", "MLFLOW_", "AWS_"))
+    }
     full_env.update(env or {})
     done = subprocess.run(
         [sys.executable, "-m", "kserve_predictor", *args],

@@ -51,7 +51,9 @@ def sklearn_pickle(path: Path) -> None:
     import mlflow.sklearn
 
     model, x = _sklearn_model()
-    mlflow.sklearn.save_model(model, path, serialization_format="cloudpickle", input_example=x.head(3))
+    mlflow.sklearn.save_model(
+        model, path, serialization_format="cloudpickle", input_example=x.head(3)
+    )
 
 
 @maker("sklearn_skops")
@@ -97,7 +99,13 @@ def _keras_model():  # type: ignore[no-untyped-def]
 
     keras.utils.set_random_seed(1)
     x, y = iris()
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(x.to_numpy(np.float32), y.to_numpy(), epochs=2, verbose=0)
     return model, x.head(3).to_numpy(np.float32)
@@ -121,7 +129,16 @@ def keras_exported(path: Path) -> None:
     mlflow.keras.save_model(model, path, save_exported_model=True, signature=signature)
     # MLflow does not save the example for exported models; store it the way it does elsewhere.
     (path / "input_example.json").write_text(json.dumps({"inputs": example.tolist()}))
-    _patch_mlmodel(path, {"saved_input_example_info": {"artifact_path": "input_example.json", "type": "ndarray", "format": "tf-serving"}})
+    _patch_mlmodel(
+        path,
+        {
+            "saved_input_example_info": {
+                "artifact_path": "input_example.json",
+                "type": "ndarray",
+                "format": "tf-serving",
+            }
+        },
+    )
 
 
 @maker("tf_module")
@@ -149,8 +166,16 @@ def tf_legacy_tfmodel(path: Path) -> None:
         {
             "mlflow_version": "1.30.0",
             "flavors": {
-                "tensorflow": {"saved_model_dir": "tfmodel", "meta_graph_tags": ["serve"], "signature_def_key": "serving_default"},
-                "python_function": {"loader_module": "mlflow.tensorflow", "python_version": "3.8.10", "env": "conda.yaml"},
+                "tensorflow": {
+                    "saved_model_dir": "tfmodel",
+                    "meta_graph_tags": ["serve"],
+                    "signature_def_key": "serving_default",
+                },
+                "python_function": {
+                    "loader_module": "mlflow.tensorflow",
+                    "python_version": "3.8.10",
+                    "env": "conda.yaml",
+                },
             },
         },
         replace_flavors=True,
@@ -166,8 +191,17 @@ def keras_legacy_data_model(path: Path) -> None:
         {
             "mlflow_version": "2.9.2",
             "flavors": {
-                "tensorflow": {"data": "data", "keras_version": "2.14.0", "model_type": "keras", "save_format": "tf"},
-                "python_function": {"loader_module": "mlflow.tensorflow", "data": "data", "python_version": "3.10.12"},
+                "tensorflow": {
+                    "data": "data",
+                    "keras_version": "2.14.0",
+                    "model_type": "keras",
+                    "save_format": "tf",
+                },
+                "python_function": {
+                    "loader_module": "mlflow.tensorflow",
+                    "data": "data",
+                    "python_version": "3.10.12",
+                },
             },
         },
         replace_flavors=True,
@@ -180,7 +214,9 @@ def xgboost_model(path: Path) -> None:
     import xgboost as xgb
 
     x, y = iris()
-    booster = xgb.train({"objective": "multi:softprob", "num_class": 3}, xgb.DMatrix(x, label=y), num_boost_round=5)
+    booster = xgb.train(
+        {"objective": "multi:softprob", "num_class": 3}, xgb.DMatrix(x, label=y), num_boost_round=5
+    )
     mlflow.xgboost.save_model(booster, path, input_example=x.head(3))
 
 
@@ -190,7 +226,11 @@ def lightgbm_model(path: Path) -> None:
     import mlflow.lightgbm
 
     x, y = iris()
-    booster = lgb.train({"objective": "multiclass", "num_class": 3, "verbose": -1}, lgb.Dataset(x, label=y), num_boost_round=5)
+    booster = lgb.train(
+        {"objective": "multiclass", "num_class": 3, "verbose": -1},
+        lgb.Dataset(x, label=y),
+        num_boost_round=5,
+    )
     mlflow.lightgbm.save_model(booster, path, input_example=x.head(3))
 
 
@@ -207,11 +247,15 @@ def lightgbm_sklearn(path: Path) -> None:
 @maker("pyfunc")
 def pyfunc_model(path: Path) -> None:
     import mlflow.pyfunc
-
     from pyfunc_model import RowSum  # a module file, so the model unpickles anywhere
 
     x, _ = iris()
-    mlflow.pyfunc.save_model(path, python_model=RowSum(), input_example=x.head(3), code_paths=[str(Path(__file__).with_name("pyfunc_model.py"))])
+    mlflow.pyfunc.save_model(
+        path,
+        python_model=RowSum(),
+        input_example=x.head(3),
+        code_paths=[str(Path(__file__).with_name("pyfunc_model.py"))],
+    )
 
 
 # --- broken models -------------------------------------------------------------------------

@@ -64,7 +64,9 @@ def _savedmodel(path: Path) -> dict:
 
 def tensorflow(folder: Path) -> dict:
     # TF Serving serves the highest numeric version folder below its base path.
-    versions = sorted((p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+    versions = sorted(
+        (p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)
+    )
     return _savedmodel(versions[-1])
 
 
@@ -74,7 +76,9 @@ def triton(folder: Path) -> dict:
     from tritonclient.grpc import model_config_pb2
 
     (model_dir,) = [p for p in folder.iterdir() if p.is_dir()]
-    config = text_format.Parse((model_dir / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    config = text_format.Parse(
+        (model_dir / "config.pbtxt").read_text(), model_config_pb2.ModelConfig()
+    )
     if config.name != model_dir.name:
         raise SystemExit(f"config name {config.name!r} differs from folder {model_dir.name!r}")
     result: dict = {"config": MessageToDict(config)}
@@ -82,7 +86,9 @@ def triton(folder: Path) -> dict:
         import numpy as np
         import onnxruntime
 
-        session = onnxruntime.InferenceSession(str(model_dir / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(
+            str(model_dir / "1" / "model.onnx"), providers=["CPUExecutionProvider"]
+        )
         declared = {i.name for i in config.input}
         actual = {i.name for i in session.get_inputs()}
         if declared and declared != actual:

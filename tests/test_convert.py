@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import TESTS, S3Server
+
 from kserve_predictor.convert import convert
 from kserve_predictor.detect import detect
 from kserve_predictor.errors import PredictorMismatchError
@@ -61,14 +61,21 @@ CASES = [
     ("onnx", "auto", "triton", {"iris/config.pbtxt", "iris/1/model.onnx"}),
     ("tf_module", "auto", "tensorflow", {"1/saved_model.pb", "1/variables/variables.index"}),
     ("tf_legacy_tfmodel", "auto", "tensorflow", {"1/saved_model.pb"}),
-    ("keras_exported", "auto", "triton", {"iris/config.pbtxt", "iris/1/model.savedmodel/saved_model.pb"}),
+    (
+        "keras_exported",
+        "auto",
+        "triton",
+        {"iris/config.pbtxt", "iris/1/model.savedmodel/saved_model.pb"},
+    ),
     ("keras_legacy_data_model", "tensorflow", "tensorflow", {"1/saved_model.pb"}),
     ("tf_module", "triton", "triton", {"iris/1/model.savedmodel/saved_model.pb"}),
     ("pyfunc", "auto", "mlflow", {"MLmodel", "python_model.pkl"}),
 ]
 
 
-@pytest.mark.parametrize(("name", "predictor", "engine", "layout"), CASES, ids=[f"{c[0]}-{c[2]}" for c in CASES])
+@pytest.mark.parametrize(
+    ("name", "predictor", "engine", "layout"), CASES, ids=[f"{c[0]}-{c[2]}" for c in CASES]
+)
 def test_conversion_loads_in_its_runtime(
     s3: S3Server, s3_model, tmp_path: Path, name: str, predictor: str, engine: str, layout: set[str]
 ) -> None:
@@ -86,7 +93,9 @@ def test_conversion_loads_in_its_runtime(
     elif name == "pyfunc":
         assert predictions == pytest.approx([10.2, 17.2, 14.6])  # row sums
     elif name.startswith("keras"):
-        assert len(predictions) == 3 and all(len(p) == 3 and sum(p) == pytest.approx(1, abs=1e-4) for p in predictions)
+        assert len(predictions) == 3 and all(
+            len(p) == 3 and sum(p) == pytest.approx(1, abs=1e-4) for p in predictions
+        )
     else:
         assert predictions == [SETOSA, VIRGINICA, VERSICOLOR]
     if engine == "triton" and name == "onnx":
@@ -121,9 +130,11 @@ def test_conversion_is_server_side_copy(s3: S3Server, s3_model) -> None:
     assert not any(op in ("PutObject", "UploadPart") and "model.pkl" in key for op, key in calls)
 
 
-def test_changed_model_recopies_and_removes_stale_files(s3: S3Server, s3_model, bucket: str) -> None:
+def test_changed_model_recopies_and_removes_stale_files(
+    s3: S3Server, s3_model, bucket: str
+) -> None:
     url = s3_model("onnx")
-    first, location = run_conversion(url, name="iris")
+    _, location = run_conversion(url, name="iris")
     # The model is re-logged at the same place with different bytes; the name changes too.
     key = location.key("model.onnx")
     body = s3.client().get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -168,7 +179,9 @@ def test_interrupted_conversion_never_looks_complete(s3: S3Server, s3_model, buc
     assert "Contents" not in s3.client().list_objects_v2(Bucket=bucket, Prefix=record)
     store.copy = real_copy  # type: ignore[method-assign]
     resumed, _ = run_conversion(url)
-    assert len(resumed.copied) == len(d.info.model_files()) - 2  # the two finished copies are reused
+    assert (
+        len(resumed.copied) == len(d.info.model_files()) - 2
+    )  # the two finished copies are reused
     assert not run_conversion(url)[0].changed
 
 
@@ -186,5 +199,9 @@ def test_local_model_converts_in_place(zoo: Path, tmp_path: Path) -> None:
     folder = shutil.copytree(zoo / "sklearn_pickle", tmp_path / "model")
     result, _ = run_conversion(str(folder))
     assert result.location == (folder / "kserve" / "sklearn").as_uri() + "/"
-    assert load_like_runtime("sklearn", folder / "kserve" / "sklearn")["predictions"] == [SETOSA, VIRGINICA, VERSICOLOR]
+    assert load_like_runtime("sklearn", folder / "kserve" / "sklearn")["predictions"] == [
+        SETOSA,
+        VIRGINICA,
+        VERSICOLOR,
+    ]
     assert not run_conversion(folder.as_uri())[0].changed

@@ -64,7 +64,10 @@ def test_tensorflow_runtime_version_comes_from_requirements(zoo: Path) -> None:
 
     d = _detect(zoo, "tf_module")
     assert d.runtime_version == tf.__version__.split("rc")[0]
-    assert detect(resolve(str(zoo / "tf_module"), S3Settings()), "auto", "2.14.1").runtime_version == "2.14.1"
+    assert (
+        detect(resolve(str(zoo / "tf_module"), S3Settings()), "auto", "2.14.1").runtime_version
+        == "2.14.1"
+    )
 
 
 @pytest.mark.parametrize(
@@ -79,7 +82,10 @@ def test_tensorflow_runtime_version_comes_from_requirements(zoo: Path) -> None:
     ],
 )
 def test_pinned_version_parses_specifiers(lines: list[str], expected: str | None) -> None:
-    assert pinned_version(tuple(lines), ("tensorflow", "tensorflow-cpu", "tensorflow-intel")) == expected
+    assert (
+        pinned_version(tuple(lines), ("tensorflow", "tensorflow-cpu", "tensorflow-intel"))
+        == expected
+    )
 
 
 def test_bad_runtime_version_is_a_usage_error(zoo: Path) -> None:

@@ -122,8 +122,12 @@ def cmd_convert(args: argparse.Namespace, redactor: Redactor) -> int:
         f"{len(result.skipped)} up to date, {len(result.deleted)} removed"
     )
     lines = [f"converted for {result.engine}: {result.location}", summary]
-    lines += [f"  copied   {f}" for f in result.copied] + [f"  written  {f}" for f in result.written]
-    lines += [f"  kept     {f}" for f in result.skipped] + [f"  removed  {f}" for f in result.deleted]
+    lines += [f"  copied   {f}" for f in result.copied] + [
+        f"  written  {f}" for f in result.written
+    ]
+    lines += [f"  kept     {f}" for f in result.skipped] + [
+        f"  removed  {f}" for f in result.deleted
+    ]
     _emit(args, redactor, data, "\n".join(lines))
     return 0
 
@@ -140,18 +144,44 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-v", "--verbose", action="store_true", default=_env_verbose(), help="debug logs (secrets redacted)")
-    common.add_argument("--output", choices=("human", "json"), default="human", help="output format")
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=_env_verbose(),
+        help="debug logs (secrets redacted)",
+    )
+    common.add_argument(
+        "--output", choices=("human", "json"), default="human", help="output format"
+    )
     model = argparse.ArgumentParser(add_help=False)
-    model.add_argument("model_url", metavar="URL", help="s3://bucket/path, a local folder, models:/name/version or runs:/id/path")
-    model.add_argument("--predictor", default=AUTO, help=f"{AUTO} (default) or one of: {', '.join(ENGINES)}")
-    model.add_argument("--runtime-version", default=None, help="runtime image tag (default: from the model, or the runtime's)")
+    model.add_argument(
+        "model_url",
+        metavar="URL",
+        help="s3://bucket/path, a local folder, models:/name/version or runs:/id/path",
+    )
+    model.add_argument(
+        "--predictor", default=AUTO, help=f"{AUTO} (default) or one of: {', '.join(ENGINES)}"
+    )
+    model.add_argument(
+        "--runtime-version",
+        default=None,
+        help="runtime image tag (default: from the model, or the runtime's)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("detect", parents=[common, model], help="say what a model is and which engine serves it")
+    p = sub.add_parser(
+        "detect", parents=[common, model], help="say what a model is and which engine serves it"
+    )
     p.set_defaults(handler=cmd_detect)
-    p = sub.add_parser("convert", parents=[common, model], help="write the layout the engine's runtime loads")
-    p.add_argument("--name", default="model", help="model name, used by Triton's repository layout (default: model)")
+    p = sub.add_parser(
+        "convert", parents=[common, model], help="write the layout the engine's runtime loads"
+    )
+    p.add_argument(
+        "--name",
+        default="model",
+        help="model name, used by Triton's repository layout (default: model)",
+    )
     p.set_defaults(handler=cmd_convert)
     return parser
 

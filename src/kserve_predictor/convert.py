@@ -53,7 +53,9 @@ def record_key(location: ModelLocation, engine: Engine) -> str:
     return location.key(f"{CONVERTED_DIR}/.{engine.name}.json")
 
 
-def convert(location: ModelLocation, info: ModelInfo, engine: Engine, model_name: str) -> ConversionResult:
+def convert(
+    location: ModelLocation, info: ModelInfo, engine: Engine, model_name: str
+) -> ConversionResult:
     """Bring ``<model>/kserve/<engine>/`` up to date with the model; returns what was done."""
     store = location.store
     plan = engine.plan(info, model_name)
@@ -64,7 +66,9 @@ def convert(location: ModelLocation, info: ModelInfo, engine: Engine, model_name
     record = _read_record(location, engine)
     result = ConversionResult(engine.name, store.describe(dest))
 
-    up_to_date = {rel for rel, entry in wanted.items() if _current(record.get(rel), entry, present.get(rel))}
+    up_to_date = {
+        rel for rel, entry in wanted.items() if _current(record.get(rel), entry, present.get(rel))
+    }
     extra = sorted(set(present) - set(wanted))
     if up_to_date == set(wanted) and not extra:
         result.skipped = sorted(wanted)
@@ -108,7 +112,9 @@ def _wanted_entries(
     return wanted
 
 
-def _current(recorded: dict[str, Any] | None, wanted: dict[str, Any], present: ObjectInfo | None) -> bool:
+def _current(
+    recorded: dict[str, Any] | None, wanted: dict[str, Any], present: ObjectInfo | None
+) -> bool:
     """Is the converted file already what the plan wants?
 
     Yes if it is an exact copy of its source (same size and ETag: what a single CopyObject, or a
@@ -137,9 +143,13 @@ def _read_record(location: ModelLocation, engine: Engine) -> dict[str, dict[str,
         return {}  # unreadable: treat as absent and rebuild
 
 
-def _write_record(location: ModelLocation, engine: Engine, wanted: dict[str, dict[str, Any]]) -> None:
+def _write_record(
+    location: ModelLocation, engine: Engine, wanted: dict[str, dict[str, Any]]
+) -> None:
     dest = converted_prefix(location, engine)
-    written = {o.key[len(dest) :]: o.etag for o in location.store.list(dest)}
+    written = {o.key[len(dest) :]: o.etag for o in location.store.list_objects(dest)}
     files = {rel: {**entry, "written_etag": written.get(rel)} for rel, entry in wanted.items()}
     body = {"version": RECORD_VERSION, "engine": engine.name, "files": files}
-    location.store.write(record_key(location, engine), json.dumps(body, indent=1, sort_keys=True).encode())
+    location.store.write(
+        record_key(location, engine), json.dumps(body, indent=1, sort_keys=True).encode()
+    )

@@ -55,7 +55,11 @@ class Detection:
 
 
 def _spec(spec: Any) -> dict[str, Any]:
-    return {"name": spec.name, "dtype": spec.dtype, "shape": list(spec.shape) if spec.shape else None}
+    return {
+        "name": spec.name,
+        "dtype": spec.dtype,
+        "shape": list(spec.shape) if spec.shape else None,
+    }
 
 
 def check_runtime_version(value: str | None) -> str | None:
@@ -71,7 +75,9 @@ def check_runtime_version(value: str | None) -> str | None:
     return value
 
 
-def detect(location: ModelLocation, predictor: str = "auto", runtime_version: str | None = None) -> Detection:
+def detect(
+    location: ModelLocation, predictor: str = "auto", runtime_version: str | None = None
+) -> Detection:
     """Read the model's metadata and choose (or check) its engine; writes nothing.
 
     An explicit predictor that cannot serve the model raises PredictorMismatchError; with
@@ -86,4 +92,6 @@ def detect(location: ModelLocation, predictor: str = "auto", runtime_version: st
         if (predictor or AUTO).strip().lower() != AUTO:
             raise
         return Detection(location, info, None, explicit_version, problem=str(e))
-    return Detection(location, info, engine, explicit_version or engine.default_runtime_version(info))
+    return Detection(
+        location, info, engine, explicit_version or engine.default_runtime_version(info)
+    )

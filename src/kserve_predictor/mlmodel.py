@@ -84,22 +84,37 @@ def read_model(location: ModelLocation) -> ModelInfo:
     text = location.store.read(location.key("MLmodel"), MLMODEL_MAX_BYTES) or b""
     requirements = b""
     if "requirements.txt" in files:
-        requirements = location.store.read(location.key("requirements.txt"), MLMODEL_MAX_BYTES) or b""
+        requirements = (
+            location.store.read(location.key("requirements.txt"), MLMODEL_MAX_BYTES) or b""
+        )
     return describe_model(
-        location.url, text.decode("utf-8", "replace"), files, requirements.decode("utf-8", "replace")
+        location.url,
+        text.decode("utf-8", "replace"),
+        files,
+        requirements.decode("utf-8", "replace"),
     )
 
 
-def describe_model(url: str, mlmodel_text: str, files: list[str], requirements: str = "") -> ModelInfo:
+def describe_model(
+    url: str, mlmodel_text: str, files: list[str], requirements: str = ""
+) -> ModelInfo:
     """Build a ModelInfo from MLmodel text and the folder's file list (pure)."""
     try:
         meta = yaml.safe_load(mlmodel_text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ModelFormatError(f"{url}/MLmodel is not valid YAML{where}; re-log the model with MLflow") from e
-    if not isinstance(meta, dict) or not isinstance(meta.get("flavors"), dict) or not meta["flavors"]:
-        raise ModelFormatError(f"{url}/MLmodel has no 'flavors' mapping; re-log the model with MLflow")
+        raise ModelFormatError(
+            f"{url}/MLmodel is not valid YAML{where}; re-log the model with MLflow"
+        ) from e
+    if (
+        not isinstance(meta, dict)
+        or not isinstance(meta.get("flavors"), dict)
+        or not meta["flavors"]
+    ):
+        raise ModelFormatError(
+            f"{url}/MLmodel has no 'flavors' mapping; re-log the model with MLflow"
+        )
     flavors = {str(k): (v if isinstance(v, dict) else {}) for k, v in meta["flavors"].items()}
     file_set = set(files)
     for flavor_name, detect in _FLAVOR_DETECTORS:
@@ -133,7 +148,9 @@ def describe_model(url: str, mlmodel_text: str, files: list[str], requirements: 
 def _inside(url: str, flavor: str, value: object) -> str:
     """A flavor's file path, checked to stay inside the model folder."""
     if not isinstance(value, str) or not value.strip():
-        raise ModelFormatError(f"{url}/MLmodel: flavor {flavor!r} names no model file; re-log the model")
+        raise ModelFormatError(
+            f"{url}/MLmodel: flavor {flavor!r} names no model file; re-log the model"
+        )
     path = value.strip()
     normal = posixpath.normpath(path)
     if path.startswith("/") or normal == ".." or normal.startswith("../") or "\\" in path:
@@ -156,7 +173,9 @@ Detected = tuple[str, str, dict[str, str]]
 def _detect_sklearn(url: str, conf: dict[str, Any], files: set[str]) -> Detected:
     path = _inside(url, "sklearn", conf.get("pickled_model"))
     _require(url, path, files)
-    serialization = conf.get("serialization_format") or ("skops" if path.endswith(".skops") else "pickle")
+    serialization = conf.get("serialization_format") or (
+        "skops" if path.endswith(".skops") else "pickle"
+    )
     return SKLEARN, path, {"serialization": str(serialization)}
 
 
@@ -164,7 +183,11 @@ def _detect_xgboost(url: str, conf: dict[str, Any], files: set[str]) -> Detected
     path = _inside(url, "xgboost", conf.get("data"))
     _require(url, path, files)
     model_class = str(conf.get("model_class", ""))
-    serialization = "native" if model_class.endswith("Booster") or not path.endswith((".pkl", ".skops")) else None
+    serialization = (
+        "native"
+        if model_class.endswith("Booster") or not path.endswith((".pkl", ".skops"))
+        else None
+    )
     return XGBOOST, path, {"serialization": serialization or _by_extension(path)}
 
 
@@ -208,7 +231,9 @@ def _detect_tensorflow(url: str, conf: dict[str, Any], files: set[str]) -> Detec
     if conf.get("saved_model_dir"):  # tf.Module / estimator: tfmodel/ or tf2model/
         path = _inside(url, "tensorflow", conf["saved_model_dir"])
         if f"{path}/saved_model.pb" not in files:
-            raise ModelFormatError(f"{url}: MLmodel names SavedModel {path!r}, which has no saved_model.pb")
+            raise ModelFormatError(
+                f"{url}: MLmodel names SavedModel {path!r}, which has no saved_model.pb"
+            )
         return TENSORFLOW, path, {"savedmodel_dir": path}
     # A Keras model logged through mlflow.tensorflow: data/model.keras, or data/model/ (MLflow 2).
     data = _inside(url, "tensorflow", conf.get("data", "data"))
@@ -258,24 +283,32 @@ def _requirement_lines(text: str) -> list[str]:
     return [line for line in lines if line and not line.startswith("-")]
 
 
-def _signature(url: str, signature: object) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+def _signature(
+    url: str, signature: object
+) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
     if not isinstance(signature, dict):
         return (), ()
     try:
         return _specs(signature.get("inputs")), _specs(signature.get("outputs"))
     except (ValueError, TypeError, AttributeError) as e:
-        raise ModelFormatError(f"{url}/MLmodel has an unreadable signature ({e}); re-log the model") from e
+        raise ModelFormatError(
+            f"{url}/MLmodel has an unreadable signature ({e}); re-log the model"
+        ) from e
 
 
 def _specs(text: object) -> tuple[TensorSpec, ...]:
     if not text:
         return ()
-    items = json.loads(text) if isinstance(text, str) else text
+    items: list[dict[str, Any]] = json.loads(text) if isinstance(text, str) else list(text)  # type: ignore[call-overload]
     specs = []
     for item in items:
         tensor = item.get("tensor-spec")
         if tensor:
-            specs.append(TensorSpec(item.get("name"), str(tensor["dtype"]), tuple(int(d) for d in tensor["shape"])))
+            specs.append(
+                TensorSpec(
+                    item.get("name"), str(tensor["dtype"]), tuple(int(d) for d in tensor["shape"])
+                )
+            )
         else:
             specs.append(TensorSpec(item.get("name"), str(item.get("type", "any")), None))
     return tuple(specs)

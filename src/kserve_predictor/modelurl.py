@@ -34,7 +34,7 @@ class ModelLocation:
     def listing(self, refresh: bool = False) -> list[ObjectInfo]:
         """Every object below the model folder, converted layouts included (listed once)."""
         if self._listing is None or refresh:
-            self._listing = self.store.list(self.prefix)
+            self._listing = self.store.list_objects(self.prefix)
         return self._listing
 
     def key(self, relative: str) -> str:
@@ -60,7 +60,9 @@ def resolve(url: str, s3: S3Settings, env: Mapping[str, str] | None = None) -> M
             raise ModelUrlError(f"model URL {url!r} names a remote host; use file:///absolute/path")
         return _local_location(url, Path(unquote(parsed.path)))
     if parsed.scheme and len(parsed.scheme) > 1:  # one letter: a Windows drive, i.e. a path
-        raise ModelUrlError(f"model URL {url!r} has an unsupported scheme {parsed.scheme!r}; use {_SCHEMES}")
+        raise ModelUrlError(
+            f"model URL {url!r} has an unsupported scheme {parsed.scheme!r}; use {_SCHEMES}"
+        )
     return _local_location(url, Path(url))
 
 
@@ -70,7 +72,9 @@ def _s3_location(url: str, s3: S3Settings) -> ModelLocation:
     parsed = urlparse(url)
     bucket, prefix = parsed.netloc, parsed.path.strip("/")
     if not _BUCKET.match(bucket):
-        raise ModelUrlError(f"model URL {url!r} has no valid bucket name; use s3://bucket/path/to/model")
+        raise ModelUrlError(
+            f"model URL {url!r} has no valid bucket name; use s3://bucket/path/to/model"
+        )
     if not prefix:
         raise ModelUrlError(
             f"model URL {url!r} names a bucket but no model folder; use s3://{bucket}/path/to/model"
@@ -83,7 +87,9 @@ def _local_location(url: str, path: Path) -> ModelLocation:
 
     path = path.expanduser().resolve()
     if not path.is_dir():
-        raise ModelUrlError(f"model URL {url!r}: {path} is not a folder; give the folder holding MLmodel")
+        raise ModelUrlError(
+            f"model URL {url!r}: {path} is not a folder; give the folder holding MLmodel"
+        )
     return ModelLocation(path.as_uri(), LocalStore(path), "")
 
 
@@ -104,20 +110,45 @@ def _resolve_registry_uri(url: str, env: Mapping[str, str]) -> str:
         ) from e
     mlflow.set_tracking_uri(tracking_uri)
     try:
-        if url.startswith("models:/"):
-            resolved = ModelsArtifactRepository.get_underlying_uri(url)
+        url_of_model = (_logged_model_of_run(url) or url) if url.startswith("runs:/") else url
+        if url_of_model.startswith("models:/"):
+            resolved = ModelsArtifactRepository.get_underlying_uri(url_of_model)
         else:
-            resolved = RunsArtifactRepository.get_underlying_uri(url)
+            resolved = RunsArtifactRepository.get_underlying_uri(url_of_model)
     except Exception as e:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
-        if "RESOURCE_DOES_NOT_EXIST" in str(getattr(e, "error_code", "")) or "not found" in message.lower():
-            raise ModelUrlError(f"model URL {url!r} not found in the MLflow registry: {message}") from e
+        if (
+            "RESOURCE_DOES_NOT_EXIST" in str(getattr(e, "error_code", ""))
+            or "not found" in message.lower()
+        ):
+            raise ModelUrlError(
+                f"model URL {url!r} not found in the MLflow registry: {message}"
+            ) from e
         raise RegistryError(
             f"cannot resolve {url!r} through the MLflow tracking server: {message}"
         ) from e
-    if not resolved.startswith(("s3://", "file://", "/")):
+    if not resolved.startswith(("s3://", "file://", "/")):  # e.g. mlflow-artifacts:/ (proxied)
         raise ModelUrlError(
             f"model URL {url!r} resolves to {resolved!r}, which the step cannot read; "
             "serve artifacts from S3 (mlflow server --no-serve-artifacts --default-artifact-root s3://…)"
         )
     return resolved
+
+
+def _logged_model_of_run(url: str) -> str | None:
+    """MLflow 3 logs models outside the run: runs:/<id>/<name> means the run's logged model of
+    that name, when there is one (MLflow 2 runs keep it in the run's artifacts)."""
+    import mlflow
+    from mlflow.store.artifact.runs_artifact_repo import RunsArtifactRepository
+
+    run_id, name = RunsArtifactRepository.parse_runs_uri(url)
+    if not name or "'" in name:
+        return None
+    client = mlflow.MlflowClient()
+    experiment_id = client.get_run(run_id).info.experiment_id
+    for model in client.search_logged_models(
+        experiment_ids=[experiment_id], filter_string=f"name = '{name}'"
+    ):
+        if model.source_run_id == run_id:
+            return f"models:/{model.model_id}"
+    return None

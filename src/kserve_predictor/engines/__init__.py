@@ -60,4 +60,6 @@ def choose_engine(info: ModelInfo, predictor: str) -> Engine:
         return engine
     others = [e for e in accepting_engines(info) if e != name]
     alternatives = f"; predictors that accept it: {', '.join(others)}" if others else ""
-    raise PredictorMismatchError(f"predictor {name!r} cannot serve {info.url}: {reason}{alternatives}")
+    raise PredictorMismatchError(
+        f"predictor {name!r} cannot serve {info.url}: {reason}{alternatives}"
+    )

@@ -48,13 +48,17 @@ class TritonEngine(Engine):
             platform = "onnxruntime_onnx"
         else:
             assert info.savedmodel_dir is not None
-            copies = rename_tree(list(info.files), info.savedmodel_dir, f"{model_name}/1/model.savedmodel")
+            copies = rename_tree(
+                list(info.files), info.savedmodel_dir, f"{model_name}/1/model.savedmodel"
+            )
             platform = "tensorflow_savedmodel"
         config = triton_config(model_name, platform, info.inputs, info.outputs)
         return LayoutPlan(copies=copies, generated={f"{model_name}/config.pbtxt": config.encode()})
 
 
-def triton_config(name: str, platform: str, inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...]) -> str:
+def triton_config(
+    name: str, platform: str, inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...]
+) -> str:
     """A Triton ModelConfig in protobuf text format.
 
     max_batch_size is 0 so that dims are the full tensor shapes MLflow recorded (batch included).

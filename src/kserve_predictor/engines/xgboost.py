@@ -8,7 +8,13 @@ from ..mlmodel import XGBOOST, ModelInfo
 from .base import Engine, LayoutPlan
 
 # MLflow's XGBoost file extension → the one xgbserver recognizes (.xgb is the old binary format).
-_EXTENSIONS = {".ubj": ".ubj", ".json": ".json", ".bst": ".bst", ".xgb": ".bst", ".deprecated": ".bst"}
+_EXTENSIONS = {
+    ".ubj": ".ubj",
+    ".json": ".json",
+    ".bst": ".bst",
+    ".xgb": ".bst",
+    ".deprecated": ".bst",
+}
 
 
 class XGBoostEngine(Engine):

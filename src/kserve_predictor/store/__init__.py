@@ -27,7 +27,7 @@ class Store(Protocol):
         """A URL naming ``key`` in this store, for messages and manifests."""
         ...
 
-    def list(self, prefix: str) -> list[ObjectInfo]:
+    def list_objects(self, prefix: str) -> list[ObjectInfo]:
         """Every object whose key starts with ``prefix``, sorted by key."""
         ...
 

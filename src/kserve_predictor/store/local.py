@@ -26,9 +26,13 @@ class LocalStore:
             raise StoreError(f"{key!r} lies outside {self.root}")
         return path
 
-    def list(self, prefix: str) -> list[ObjectInfo]:
+    def list_objects(self, prefix: str) -> list[ObjectInfo]:
         # S3 semantics: a prefix may end inside a name, so walk the folder it starts in.
-        folder = self.root / prefix if prefix.endswith("/") or not prefix else (self.root / prefix).parent
+        folder = (
+            self.root / prefix
+            if prefix.endswith("/") or not prefix
+            else (self.root / prefix).parent
+        )
         found = []
         for dirpath, _dirs, files in os.walk(folder):
             for name in files:
@@ -36,7 +40,9 @@ class LocalStore:
                 key = path.relative_to(self.root).as_posix()
                 if key.startswith(prefix):
                     stat = path.stat()
-                    found.append(ObjectInfo(key, stat.st_size, f"{stat.st_size}-{stat.st_mtime_ns}"))
+                    found.append(
+                        ObjectInfo(key, stat.st_size, f"{stat.st_size}-{stat.st_mtime_ns}")
+                    )
         return sorted(found, key=lambda o: o.key)
 
     def read(self, key: str, max_bytes: int) -> bytes | None:
@@ -44,7 +50,9 @@ class LocalStore:
         if not path.is_file():
             return None
         if path.stat().st_size > max_bytes:
-            raise StoreError(f"{self.describe(key)} is larger than {max_bytes} bytes; not a metadata file")
+            raise StoreError(
+                f"{self.describe(key)} is larger than {max_bytes} bytes; not a metadata file"
+            )
         return path.read_bytes()
 
     def write(self, key: str, data: bytes) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..errors import StoreError
+from ..errors import KservePredictorError, StoreError
 from . import ObjectInfo
 
 if TYPE_CHECKING:
@@ -52,10 +52,10 @@ class S3Store:
     def describe(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
-    def _fail(self, action: str, key: str, error: Exception) -> StoreError:
+    def _fail(self, action: str, key: str, error: Exception) -> KservePredictorError:
         return s3_error(action, self.describe(key), self._endpoint, error)
 
-    def list(self, prefix: str) -> list[ObjectInfo]:
+    def list_objects(self, prefix: str) -> list[ObjectInfo]:
         found = []
         try:
             pages = self._client.get_paginator("list_objects_v2").paginate(
@@ -77,7 +77,9 @@ class S3Store:
             raise self._fail("read", key, e) from e
         if answer["ContentLength"] > max_bytes:
             answer["Body"].close()
-            raise StoreError(f"{self.describe(key)} is larger than {max_bytes} bytes; not a metadata file")
+            raise StoreError(
+                f"{self.describe(key)} is larger than {max_bytes} bytes; not a metadata file"
+            )
         data: bytes = answer["Body"].read()
         return data
 
@@ -120,7 +122,7 @@ def _error_code(error: Exception) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
-def s3_error(action: str, where: str, endpoint: str, error: Exception) -> StoreError:
+def s3_error(action: str, where: str, endpoint: str, error: Exception) -> KservePredictorError:
     """Translate a boto3/botocore exception into a StoreError that says what to do."""
     from botocore.exceptions import (
         EndpointConnectionError,
