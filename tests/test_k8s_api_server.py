@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import urllib3
-from kubernetes import watch
+from kubernetes import config, watch
 from kubernetes.client import (
     ApiClient,
     ApisApi,
@@ -21,7 +21,7 @@ from kubernetes.client import (
 from kubernetes.client.rest import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import DynamicApiError
-
+from servers import k8s_api
 from servers.k8s_api import CRD_PATH, KubeApiServer, crd_available, validate_against_crd
 
 GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
@@ -176,8 +176,8 @@ def test_secret_apply_drops_what_the_manager_stopped_sending(
     server: KubeApiServer, core: CoreV1Api
 ) -> None:
     def apply(labels: dict[str, str]) -> Any:
-        body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}}
-        body["metadata"]["labels"] = labels
+        metadata = {"name": "creds", "labels": labels}
+        body = {"apiVersion": "v1", "kind": "Secret", "metadata": metadata}
         return core.patch_namespaced_secret(
             "creds", "default", body, field_manager="deployer", _content_type=APPLY
         )
@@ -211,7 +211,20 @@ def test_writes_into_a_missing_namespace_are_404(server: KubeApiServer, core: Co
     core.create_namespace({"metadata": {"name": "models"}})
     assert core.create_namespaced_secret("models", secret).metadata.namespace == "models"
     namespace = server.get_object("namespaces", None, "models")
+    assert namespace is not None
     assert namespace["status"] == {"phase": "Active"}
+
+
+def test_list_pages_with_limit_and_continue(core: CoreV1Api) -> None:
+    for name in ("a", "b", "c"):
+        core.create_namespaced_secret("default", {"metadata": {"name": name}})
+    first = core.list_namespaced_secret("default", limit=2)
+    rest = core.list_namespaced_secret("default", limit=2, _continue=first.metadata._continue)
+
+    assert [s.metadata.name for s in first.items] == ["a", "b"]
+    assert first.metadata.remaining_item_count == 1
+    assert [s.metadata.name for s in rest.items] == ["c"]
+    assert rest.metadata._continue is None
 
 
 def test_pods_list_by_label_selector(server: KubeApiServer, core: CoreV1Api) -> None:
@@ -482,9 +495,7 @@ def test_crd_schema_rejects_a_wrong_typed_field_with_422(custom: CustomObjectsAp
 
 @needs_crd
 def test_missing_required_field_is_422(custom: CustomObjectsApi) -> None:
-    body = isvc(model={"storageUri": "s3://models/iris/"})  # modelFormat missing
-    del body["spec"]["predictor"]["model"]
-    body["spec"]["predictor"]["model"] = {"modelFormat": {"version": "1"}}
+    body = isvc(model={"modelFormat": {"version": "1"}, "storageUri": "s3://models/iris/"})
     code, status = failure(lambda: create_isvc(custom, body))
     assert code == 422
     fields = [c["field"] for c in status["details"]["causes"]]
@@ -523,6 +534,20 @@ def test_validation_is_fast_enough() -> None:
     for _ in range(20):
         assert validate_against_crd(body) == []
     assert (time.perf_counter() - started) / 20 < 0.05
+
+
+def test_without_the_crd_file_schema_checks_are_off_but_webhooks_stay(
+    custom: CustomObjectsApi, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(k8s_api, "CRD_DIR", tmp_path)  # no CRD files there
+    body = isvc()
+    body["spec"]["predictor"]["minReplicas"] = "abc"
+    body["spec"]["predictor"]["model"]["storageUrl"] = "s3://typo/"
+
+    stored = create_isvc(custom, body)
+    assert stored["spec"]["predictor"]["minReplicas"] == "abc"
+    assert stored["spec"]["predictor"]["model"]["storageUrl"] == "s3://typo/"
+    assert failure(lambda: create_isvc(custom, isvc("1-model")))[0] == 403
 
 
 def test_isvc_name_rules(custom: CustomObjectsApi) -> None:
@@ -821,6 +846,14 @@ def test_on_write_lets_a_controller_set_status(
     ]
     assert server.callback_errors == []
     assert server.write_count(PLURAL, "default", "model") == 2  # create + delete, not status
+
+
+def test_kubeconfig_points_the_client_at_the_server(server: KubeApiServer, tmp_path: Any) -> None:
+    path = server.write_kubeconfig(tmp_path / "kubeconfig", namespace="default")
+    with config.new_client_from_config(config_file=str(path)) as api:
+        assert api.configuration.host == server.url
+        names = [n.metadata.name for n in CoreV1Api(api).list_namespace().items]
+    assert names == ["default"]
 
 
 def test_token_is_required_when_configured() -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import copy
 import functools
 import json
@@ -43,7 +44,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -402,7 +403,8 @@ def parse_label_selector(text: str) -> Callable[[dict[str, str]], bool]:
 def _label_requirement(text: str) -> Callable[[dict[str, str]], bool]:
     absent = _LABEL_ABSENT.match(text)
     if absent:
-        return lambda labels, key=absent["key"]: key not in labels
+        missing_key = absent["key"]
+        return lambda labels: missing_key not in labels
     match = _LABEL_REQUIREMENT.match(text)
     if not match:
         raise ApiError(400, f"unable to parse requirement: {text.strip()!r}")
@@ -556,7 +558,8 @@ def _json_type(value: Any) -> str:
         return "boolean"
     if isinstance(value, (int, float)):
         return "integer" if isinstance(value, int) else "number"
-    return {str: "string", list: "array", dict: "object"}.get(type(value), "null")
+    names: dict[type, str] = {str: "string", list: "array", dict: "object"}
+    return names.get(type(value), "null")
 
 
 def _causes_from_error(error: Any) -> list[Obj]:
@@ -624,6 +627,13 @@ _LABEL_VALUE_MESSAGE = (
 )
 
 
+_KEY_LENGTH_MESSAGE = "name part must be no more than 63 characters and prefix a DNS subdomain"
+_KEY_NAME_MESSAGE = (
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and "
+    "end with an alphanumeric character"
+)
+
+
 def _name_causes(rt: ResourceType, name: str) -> list[Obj]:
     if not name:
         return [_cause("metadata.name", "Required value: name or generateName is required")]
@@ -643,19 +653,9 @@ def _name_causes(rt: ResourceType, name: str) -> list[Obj]:
 def _key_causes(field_path: str, key: str) -> list[Obj]:
     prefix, _, name = key.rpartition("/")
     if (prefix and not _DNS1123_SUBDOMAIN.match(prefix)) or len(name) > 63:
-        return [
-            _cause(
-                field_path,
-                f'Invalid value: "{key}": name part must be no more than 63 characters and prefix a DNS subdomain',
-            )
-        ]
+        return [_cause(field_path, f'Invalid value: "{key}": {_KEY_LENGTH_MESSAGE}')]
     if not _QUALIFIED_NAME.match(name):
-        return [
-            _cause(
-                field_path,
-                f"Invalid value: \"{key}\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
-            )
-        ]
+        return [_cause(field_path, f'Invalid value: "{key}": {_KEY_NAME_MESSAGE}')]
     return []
 
 
@@ -679,6 +679,11 @@ def _metadata_causes(rt: ResourceType, meta: Obj) -> list[Obj]:
     return causes
 
 
+def _unmarshal_error(rt: ResourceType, value: Any, go_field: str, go_type: str) -> ApiError:
+    detail = f"cannot unmarshal {_json_type(value)} into Go struct field {go_field} of type"
+    return _decode_error(rt, f"json: {detail} {go_type}")
+
+
 def _decode_error(rt: ResourceType, detail: str) -> ApiError:
     return ApiError(
         400,
@@ -694,19 +699,17 @@ def _check_string_maps(rt: ResourceType, obj: Obj) -> None:
         if values is None:
             continue
         if not isinstance(values, dict):
-            raise _decode_error(
-                rt,
-                f"json: cannot unmarshal {_json_type(values)} into Go struct field ObjectMeta.metadata.{section} of type map[string]string",
-            )
+            go_field = f"ObjectMeta.metadata.{section}"
+            raise _unmarshal_error(rt, values, go_field, "map[string]string")
         for value in values.values():
             if not isinstance(value, str):
-                raise _decode_error(
-                    rt,
-                    f"json: cannot unmarshal {_json_type(value)} into Go struct field ObjectMeta.metadata.{section} of type string",
-                )
+                raise _unmarshal_error(rt, value, f"ObjectMeta.metadata.{section}", "string")
 
 
 # Type-specific strategies: each may rewrite the object and returns extra field causes.
+
+
+_SECRET_KEY_MESSAGE = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"
 
 
 def _secret_strategy(rt: ResourceType, obj: Obj) -> list[Obj]:
@@ -714,20 +717,14 @@ def _secret_strategy(rt: ResourceType, obj: Obj) -> list[Obj]:
     data = dict(obj.get("data") or {})
     for key, value in data.items():
         if not isinstance(value, str):
-            raise _decode_error(
-                rt,
-                f"json: cannot unmarshal {_json_type(value)} into Go struct field Secret.data of type []uint8",
-            )
+            raise _unmarshal_error(rt, value, "Secret.data", "[]uint8")
         try:
             base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise _decode_error(rt, f"illegal base64 data at input byte 0 (key {key!r})") from None
     for key, value in (obj.pop("stringData", None) or {}).items():
         if not isinstance(value, str):
-            raise _decode_error(
-                rt,
-                f"json: cannot unmarshal {_json_type(value)} into Go struct field Secret.stringData of type string",
-            )
+            raise _unmarshal_error(rt, value, "Secret.stringData", "string")
         data[key] = base64.b64encode(value.encode()).decode()
     if data:
         obj["data"] = data
@@ -735,10 +732,7 @@ def _secret_strategy(rt: ResourceType, obj: Obj) -> list[Obj]:
         obj.pop("data", None)
     obj.setdefault("type", "Opaque")
     return [
-        _cause(
-            f"data[{key}]",
-            f"Invalid value: \"{key}\": a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
-        )
+        _cause(f"data[{key}]", f'Invalid value: "{key}": {_SECRET_KEY_MESSAGE}')
         for key in data
         if not _SECRET_KEY.match(key)
     ]
@@ -1217,7 +1211,7 @@ class Response:
 class Stream:
     """A watch: events are written as chunked JSON lines as the iterator yields them."""
 
-    events: Iterator[Obj]
+    events: Generator[Obj, None, None]
 
 
 class AbruptClose(Exception):
@@ -1303,10 +1297,7 @@ def _decode(request: Request, rt: ResourceType, yaml_ok: bool = False) -> Any:
 
 def _object_body(request: Request, rt: ResourceType, yaml_ok: bool = False) -> Obj:
     if not yaml_ok and request.content_type not in _JSON_TYPES:
-        raise ApiError(
-            415,
-            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
-        )
+        raise _unsupported_media(["application/json", "application/yaml"])
     body = _decode(request, rt, yaml_ok)
     if not isinstance(body, dict):
         raise _decode_error(
@@ -1414,7 +1405,7 @@ class _Api:
     def _serve(self, request: Request, target: _Target) -> Response | Stream:
         verb = _verb(request, target)
         self._check_forbidden(verb, target)
-        handler = {
+        handlers: dict[str, Callable[[Request, _Target], Response | Stream]] = {
             "get": self._get,
             "list": self._list,
             "watch": self._watch,
@@ -1423,8 +1414,8 @@ class _Api:
             "patch": self._patch,
             "delete": self._delete,
             "deletecollection": self._delete_collection,
-        }[verb]
-        return handler(request, target)
+        }
+        return handlers[verb](request, target)
 
     def _check_forbidden(self, verb: str, target: _Target) -> None:
         rt = target.rtype
@@ -1535,7 +1526,7 @@ class _Api:
         start_at: int | None,
         timeout: float,
         request: Request,
-    ) -> Iterator[Obj]:
+    ) -> Generator[Obj, None, None]:
         """Without a resourceVersion: ADDED for what exists, then changes; with one: replay."""
         deadline = time.monotonic() + timeout if timeout else None
         with self.store.cond:
@@ -1658,29 +1649,7 @@ class _Api:
 
     def _apply(self, request: Request, target: _Target) -> Response:
         rt, name = target.rtype, target.name or ""
-        if not request.query.get("fieldManager"):
-            raise ApiError(
-                422,
-                'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
-                details={
-                    "group": "meta.k8s.io",
-                    "kind": "PatchOptions",
-                    "causes": [
-                        _cause(
-                            "fieldManager",
-                            "Required value: is required for apply patch",
-                            "FieldValueRequired",
-                        )
-                    ],
-                },
-            )
-        applied = _object_body(request, rt, yaml_ok=True)
-        for key, expected in (("apiVersion", rt.api_version), ("kind", rt.kind)):
-            if applied.get(key) != expected:
-                raise ApiError(
-                    400,
-                    f"{key} must be {expected!r} in an apply configuration, got {applied.get(key)!r}",
-                )
+        applied = _apply_configuration(request, rt)
         ctx = _WriteContext.from_request(request, target, operation="Apply")
         with self.store.cond:
             old = self.store.get(target.key)
@@ -1840,6 +1809,26 @@ class _Api:
 # ---- pure request helpers
 
 
+def _apply_configuration(request: Request, rt: ResourceType) -> Obj:
+    """The body of an apply request, after the checks the API server makes first."""
+    if not request.query.get("fieldManager"):
+        message = "Required value: is required for apply patch"
+        cause = _cause("fieldManager", message, "FieldValueRequired")
+        raise ApiError(
+            422,
+            f'PatchOptions.meta.k8s.io "" is invalid: fieldManager: {message}',
+            details={"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [cause]},
+        )
+    applied = _object_body(request, rt, yaml_ok=True)
+    for key, expected in (("apiVersion", rt.api_version), ("kind", rt.kind)):
+        if applied.get(key) != expected:
+            got = applied.get(key)
+            raise ApiError(
+                400, f"{key} must be {expected!r} in an apply configuration, not {got!r}"
+            )
+    return applied
+
+
 def _page_not_found() -> ApiError:
     return ApiError(404, "the server could not find the requested resource", details={})
 
@@ -1858,9 +1847,12 @@ def _invalid(rt: ResourceType, name: str, causes: list[Obj]) -> ApiError:
 
 
 def _unsupported_patch(rt: ResourceType) -> ApiError:
-    accepted = (
-        [_JSON_PATCH, _MERGE, _APPLY] if rt.custom else [_JSON_PATCH, _MERGE, _STRATEGIC, _APPLY]
-    )
+    if rt.custom:
+        return _unsupported_media([_JSON_PATCH, _MERGE, _APPLY])
+    return _unsupported_media([_JSON_PATCH, _MERGE, _STRATEGIC, _APPLY])
+
+
+def _unsupported_media(accepted: list[str]) -> ApiError:
     return ApiError(
         415,
         "the body of the request was in an unknown format - accepted media types include: "
@@ -1972,7 +1964,8 @@ def _patched(old: Obj, patch: Any, kind: str) -> Obj:
 def _check_resource_version(
     rt: ResourceType, name: str, body: Obj, old: Obj, required: bool
 ) -> None:
-    """Optimistic concurrency: a stale resourceVersion conflicts; custom resources need one on PUT."""
+    """Optimistic concurrency: a stale resourceVersion conflicts (409); a PUT of a custom
+    resource must carry one (422)."""
     given = (body.get("metadata") or {}).get("resourceVersion")
     if not given:
         if required:
@@ -2006,7 +1999,8 @@ def _with_identity(rt: ResourceType, namespace: str | None, name: str, incoming:
         if obj.get(key) not in (None, "", expected):
             raise ApiError(
                 400,
-                f"the {key} in the data ({obj[key]}) does not match the expected {key} ({expected})",
+                f"the {key} in the data ({obj[key]}) does not match the expected {key} "
+                f"({expected})",
             )
         obj[key] = expected
     meta = obj.setdefault("metadata", {})
@@ -2020,7 +2014,8 @@ def _with_identity(rt: ResourceType, namespace: str | None, name: str, incoming:
         if meta.get("namespace") not in (None, "", namespace):
             raise ApiError(
                 400,
-                "the namespace of the provided object does not match the namespace sent on the request",
+                "the namespace of the provided object does not match the namespace sent on the "
+                "request",
             )
         meta["namespace"] = namespace
     else:
@@ -2029,7 +2024,8 @@ def _with_identity(rt: ResourceType, namespace: str | None, name: str, incoming:
 
 
 def _status_rules(rt: ResourceType, obj: Obj, old: Obj | None, subresource: str | None) -> Obj:
-    """``status`` is a subresource: main writes keep the stored status; status writes keep the rest."""
+    """``status`` is a subresource: writes to the main resource keep the stored status, and
+    writes to ``/status`` keep everything else."""
     if not rt.status_subresource:
         return obj
     if subresource == "status":
@@ -2136,10 +2132,8 @@ class _HttpServer(ThreadingHTTPServer):
         with self.connections_lock:
             connections = list(self.connections)
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):  # already closed by the client
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -2185,7 +2179,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def _send_stream(self, events: Iterator[Obj]) -> None:
+    def _send_stream(self, events: Generator[Obj, None, None]) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
@@ -2200,8 +2194,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
-            if hasattr(events, "close"):
-                events.close()  # type: ignore[attr-defined]
+            events.close()  # runs the watch's cleanup when the client went away mid-stream
 
     def _write_chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
@@ -2365,7 +2358,7 @@ class KubeApiServer:
         if self._httpd is None:
             raise RuntimeError("the server is not started")
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def client_configuration(self) -> Any:
         """A ``kubernetes.client.Configuration`` pointed at this server."""
