@@ -139,3 +139,74 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
         timeout=600,
     )
     return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+# --- cluster, KServe and FuseML test servers ------------------------------------------------
+
+RUNTIME_LOADERS = {
+    "kserve-sklearnserver": "sklearn",
+    "kserve-xgbserver": "xgboost",
+    "kserve-lgbserver": "lightgbm",
+    "kserve-tensorflow-serving": "tensorflow",
+    "kserve-tritonserver": "triton",
+    "kserve-mlserver": "mlflow",
+}
+
+
+def load_in_subprocess(runtime: str, folder: Path, name: str, isvc: dict) -> str:  # type: ignore[type-arg]
+    """The simulation's default runtime: load the layout as the runtime does (a real load)."""
+    done = subprocess.run(
+        [sys.executable, str(TESTS / "runtime_loaders.py"), RUNTIME_LOADERS[runtime], str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        raise RuntimeError(lines[-1] if lines else f"exit {done.returncode}")
+    return ""  # no URL of its own: the controller sets http://<name>.<namespace>.example.com
+
+
+@dataclass
+class Cluster:
+    api: object
+    controller: object
+    kubeconfig: Path
+    missing_images: set[str]
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    """The Kubernetes API test server with the KServe controller simulation attached."""
+    from servers.k8s_api import KubeApiServer, crd_available
+    from servers.kserve_controller import KServeController
+
+    if not crd_available():
+        pytest.skip("../shared/kserve/crd/serving.kserve.io_inferenceservices.yaml is absent")
+    missing: set[str] = set()
+    api = KubeApiServer(namespaces=("default", "fuseml-workloads"))
+    api.start()
+    controller = KServeController(api, load_in_subprocess, image_exists=lambda image: image not in missing).attach()
+    kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", "default")
+    yield Cluster(api, controller, kubeconfig, missing)
+    controller.close()
+    api.stop()
+
+
+@pytest.fixture
+def fuseml() -> Iterator[object]:
+    from servers.fuseml_api import FuseMLServer
+
+    server = FuseMLServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def codeset(tmp_path: Path, project: str = "mlflow-project-01", name: str = "iris-codeset") -> Path:
+    """A codeset working directory as FuseML mounts it."""
+    folder = tmp_path / "workspace" / "source"
+    (folder / ".fuseml").mkdir(parents=True)
+    (folder / ".fuseml" / "_org").write_text(project)
+    (folder / ".fuseml" / "_project").write_text(name)
+    return folder

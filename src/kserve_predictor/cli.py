@@ -132,6 +132,126 @@ def cmd_convert(args: argparse.Namespace, redactor: Redactor) -> int:
     return 0
 
 
+def _deploy_and_report(args: argparse.Namespace, redactor: Redactor, settings: Any) -> int:
+    from .deploy import deploy
+    from .manifests import to_yaml
+
+    for secret in settings.secrets():
+        redactor.add(secret)
+    result = deploy(settings)
+    if result.dry_run:
+        plan = (
+            f"# plan: deploy {settings.model_url} as {result.app_name} in {result.namespace}\n"
+            f"# engine {result.engine} (protocol {result.protocol}), spec style {result.spec_style}\n"
+            f"# converted layout: {result.storage_uri}\n"
+            "# nothing was written (dry run)\n"
+        )
+        data = {**result.as_dict(), "manifests": result.manifests}
+        if args.output == "json":
+            data["manifests"] = json.loads(json.dumps(result.manifests))
+            for m in data["manifests"]:
+                if m["kind"] == "Secret":
+                    m["stringData"] = {k: "<redacted>" for k in m.get("stringData", {})}
+        _emit(args, redactor, data, plan + to_yaml(result.manifests))
+        return 0
+    from .step import write_result
+
+    written = write_result(result.prediction_url) if args.command == "run" else None
+    if written:
+        log.debug("wrote the prediction URL to %s", written)
+    human = result.prediction_url
+    if args.command != "run":
+        human = (
+            f"{result.app_name} ready in {result.namespace} ({result.engine}, {result.protocol}); "
+            f"changed: {', '.join(result.changed) or 'nothing'}\n{result.prediction_url}"
+        )
+    _emit(args, redactor, result.as_dict(), human)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
+    from .step import settings_from_env
+
+    settings = settings_from_env()
+    log.info("deploying %s as %s in %s", settings.model_url, settings.app_name, settings.namespace)
+    return _deploy_and_report(args, redactor, settings)
+
+
+def cmd_deploy(args: argparse.Namespace, redactor: Redactor) -> int:
+    from pathlib import Path
+
+    from .errors import UsageError
+    from .naming import Origin, check_app_name
+    from .settings import DeploySettings, S3Settings, parse_bool
+
+    origin = Origin.from_codeset_dir(Path.cwd(), args.workflow or "")
+    if args.app_name is not None:
+        name, stable = check_app_name(args.app_name.strip(), "--app-name"), True
+    elif origin.project and origin.codeset:
+        name, stable = origin.default_app_name()
+    else:
+        raise UsageError("--app-name is required outside a FuseML codeset; e.g. --app-name iris")
+    env = os.environ
+    settings = DeploySettings(
+        model_url=args.model,
+        predictor=args.predictor,
+        app_name=name,
+        stable_name=stable,
+        runtime_version=args.runtime_version,
+        resources_limits=args.resources_limits,
+        namespace=args.namespace,
+        workflow=args.workflow or "",
+        project=origin.project,
+        codeset=origin.codeset,
+        timeout=args.timeout,
+        spec_style=args.spec_style,
+        dry_run=args.dry_run,
+        force=args.force,
+        fuseml_url=args.fuseml_url or None,
+        fuseml_verify_tls=parse_bool(
+            "KSERVE_PREDICTOR_FUSEML_VERIFY_TLS", env.get("KSERVE_PREDICTOR_FUSEML_VERIFY_TLS"), True
+        ),
+        s3=S3Settings.from_env(),
+        kubeconfig=args.kubeconfig,
+        k8s_verify_tls=not args.insecure_skip_tls_verify,
+    )
+    return _deploy_and_report(args, redactor, settings)
+
+
+def _cluster(args: argparse.Namespace) -> Any:
+    from .cluster import ClusterSettings, connect
+
+    return connect(ClusterSettings(args.kubeconfig, None, not args.insecure_skip_tls_verify))
+
+
+def cmd_status(args: argparse.Namespace, redactor: Redactor) -> int:
+    from .errors import UsageError
+    from .lifecycle import service_status
+
+    status = service_status(_cluster(args), args.namespace, args.name, args.fuseml_url or None)
+    if status is None:
+        raise UsageError(f"no InferenceService {args.namespace}/{args.name}; check the name and --namespace")
+    lines = [
+        f"name:            {status['name']} ({status['namespace']})",
+        f"ready:           {status['ready']}" + (f" ({status['problem']})" if status["problem"] else ""),
+        f"engine:          {status['engine'] or 'unknown'} (protocol {status['protocol']})",
+        f"storage:         {status['storage_uri']}",
+        f"prediction URL:  {status['prediction_url'] or '-'}",
+        f"FuseML:          {status['fuseml'] or 'not registered'}",
+    ]
+    _emit(args, redactor, status, "\n".join(lines))
+    return 0 if status["ready"] else 1
+
+
+def cmd_delete(args: argparse.Namespace, redactor: Redactor) -> int:
+    from .lifecycle import delete_service
+
+    removed = delete_service(_cluster(args), args.namespace, args.name, args.fuseml_url or None)
+    human = "\n".join(f"deleted {item}" for item in removed) or f"nothing named {args.name} to delete"
+    _emit(args, redactor, {"deleted": removed}, human)
+    return 0
+
+
 # --- parser -----------------------------------------------------------------------------
 
 
@@ -183,6 +303,35 @@ def _parser() -> argparse.ArgumentParser:
         help="model name, used by Triton's repository layout (default: model)",
     )
     p.set_defaults(handler=cmd_convert)
+
+    cluster = argparse.ArgumentParser(add_help=False)
+    cluster.add_argument("--namespace", "-n", default=os.environ.get("FUSEML_ENV_WORKFLOW_NAMESPACE") or "default")
+    cluster.add_argument("--kubeconfig", default=None, help="kubeconfig path (default: in-cluster, then $KUBECONFIG)")
+    cluster.add_argument("--insecure-skip-tls-verify", action="store_true", help="do not verify the API server's certificate")
+    cluster.add_argument("--fuseml-url", default=os.environ.get("FUSEML_SERVER_URL", ""), help="FuseML server (default: $FUSEML_SERVER_URL; none: no registration)")
+
+    p = sub.add_parser("run", parents=[common], help="the FuseML step: deploy from FUSEML_* environment variables")
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("deploy", parents=[common, cluster], help="deploy a model to KServe and print its prediction URL")
+    p.add_argument("--model", required=True, help="model URL (s3://…, models:/…, runs:/…)")
+    p.add_argument("--predictor", default=AUTO, help=f"{AUTO} (default) or one of: {', '.join(ENGINES)}")
+    p.add_argument("--app-name", default=None, help="application and InferenceService name")
+    p.add_argument("--runtime-version", default=None, help="runtime image tag")
+    p.add_argument("--resources-limits", default=None, help="YAML/JSON mapping merged over the default limits, e.g. '{nvidia.com/gpu: 1}'")
+    p.add_argument("--workflow", default=os.environ.get("FUSEML_ENV_WORKFLOW_NAME", ""), help="FuseML workflow name (labels, registration)")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for readiness (default 600)")
+    p.add_argument("--spec-style", choices=("auto", "model", "legacy"), default="auto", help="predictor.model or legacy framework fields (default: probe the cluster)")
+    p.add_argument("--dry-run", action="store_true", help="write nothing; print the plan and the manifests")
+    p.add_argument("--force", action="store_true", help="adopt an InferenceService of this name created by someone else")
+    p.set_defaults(handler=cmd_deploy)
+
+    p = sub.add_parser("status", parents=[common, cluster], help="show a deployment and its prediction URL")
+    p.add_argument("name")
+    p.set_defaults(handler=cmd_status)
+    p = sub.add_parser("delete", parents=[common, cluster], help="delete a deployment (idempotent)")
+    p.add_argument("name")
+    p.set_defaults(handler=cmd_delete)
     return parser
 
 

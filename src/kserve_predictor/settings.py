@@ -68,3 +68,40 @@ class S3Settings:
     def secrets(self) -> list[str]:
         """Values that must never appear in output."""
         return [v for v in (self.access_key_id, self.secret_access_key) if v]
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    """Everything one deployment needs, from `deploy` flags or the FuseML step environment."""
+
+    model_url: str
+    predictor: str = "auto"
+    app_name: str = ""
+    """The application and InferenceService name (already validated or derived)."""
+    stable_name: bool = True
+    """False when the name was made up for this run (no codeset): every run makes a new service."""
+    runtime_version: str | None = None
+    resources_limits: str | None = None
+    """A YAML/JSON mapping merged over the default limits."""
+    namespace: str = "default"
+    workflow: str = ""
+    project: str = ""
+    codeset: str = ""
+    timeout: float = 600.0
+    """Seconds to wait for the InferenceService to become ready."""
+    spec_style: str = "auto"
+    """auto (probe the ServingRuntime API), model or legacy."""
+    dry_run: bool = False
+    force: bool = False
+    """Adopt an InferenceService of the same name that another owner created."""
+    fuseml_url: str | None = None
+    """FuseML server to register with; None skips registration."""
+    fuseml_verify_tls: bool = True
+    s3: S3Settings = field(default_factory=S3Settings)
+    kubeconfig: str | None = None
+    k8s_verify_tls: bool = True
+    retry_seconds: float = 60.0
+    """How long transient failures of S3, Kubernetes and FuseML are retried."""
+
+    def secrets(self) -> list[str]:
+        return self.s3.secrets()

@@ -1650,6 +1650,12 @@ class _Api:
     def _apply(self, request: Request, target: _Target) -> Response:
         rt, name = target.rtype, target.name or ""
         applied = _apply_configuration(request, rt)
+        if rt.plural == "secrets" and not target.subresource:
+            # The real server folds write-only stringData into data before merging, so the
+            # applier owns data.<key> and a repeated apply is a no-op.
+            causes = _secret_strategy(rt, applied)
+            if causes:
+                raise _invalid(rt, name, causes)
         ctx = _WriteContext.from_request(request, target, operation="Apply")
         with self.store.cond:
             old = self.store.get(target.key)

@@ -1,0 +1,57 @@
+# The FuseML KServe predictor step image: `run` deploys the model a workflow just trained.
+#
+#   docker build -t ghcr.io/fuseml/kserve-predictor:0.1.0 .
+#
+# FuseML (Tekton) runs the step as `command: [run]` with the step inputs as FUSEML_* variables
+# and the codeset mounted as the working directory (see examples/fuseml/). The image holds the
+# package's lean core only (boto3, PyYAML, packaging, requests, kubernetes): the model runtimes,
+# MLflow and TensorFlow are extras the deploy path never imports. No credentials are baked in;
+# S3 credentials come from FuseML's extension registry as environment variables at run time.
+# It also builds with kaniko (FuseML's own builder): no BuildKit-only syntax is used.
+
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# --- build: turn the source tree into a wheel ------------------------------------------------
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /dist .
+
+# --- runtime ---------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="kserve-predictor" \
+      org.opencontainers.image.description="FuseML KServe predictor step: deploy MLflow models to KServe" \
+      org.opencontainers.image.source="https://github.com/fuseml/extensions" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# The core only: no [serve], [mlflow] or [tensorflow] extras.
+COPY --from=build /dist/ /tmp/dist/
+RUN pip install --no-cache-dir --root-user-action=ignore /tmp/dist/*.whl \
+    && rm -rf /tmp/dist
+
+# FuseML's step command. exec: the Python process receives Tekton's signals directly.
+RUN printf '#!/bin/sh\nexec kserve-predictor run "$@"\n' > /usr/local/bin/run \
+    && chmod 0755 /usr/local/bin/run
+
+# An unprivileged user with a home (kubernetes/boto3 may write caches there). /project is where
+# FuseML mounts the codeset (`codeset.path` in the workflow); for a plain `docker run` it is an
+# empty directory the user owns.
+RUN groupadd --gid 10001 fuseml \
+    && useradd --uid 10001 --gid 10001 --home-dir /home/fuseml --create-home \
+       --shell /usr/sbin/nologin fuseml \
+    && mkdir -p /project \
+    && chown 10001:10001 /project
+ENV HOME=/home/fuseml
+WORKDIR /project
+USER 10001:10001
+
+# `docker run IMAGE` runs the step; `docker run IMAGE detect URL` runs any other subcommand.
+# FuseML's `command: [run]` replaces the entrypoint and runs /usr/local/bin/run.
+ENTRYPOINT ["kserve-predictor"]
+CMD ["run"]

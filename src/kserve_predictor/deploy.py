@@ -1,0 +1,246 @@
+"""One deployment, in the order of DESIGN.md §1: read, choose, convert, apply, wait, register,
+output. Everything that can be checked is checked before the first write, so bad input leaves
+no InferenceService, no upload and no registration behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import manifests
+from .cluster import Cluster, ClusterSettings, connect
+from .convert import ConversionResult, convert
+from .detect import Detection, detect
+from .engines import Engine
+from .errors import FuseMLError, UsageError
+from .modelurl import ModelLocation, resolve
+from .naming import MANAGED_BY, check_app_name
+from .settings import DeploySettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DeployResult:
+    """What a deployment did and where it answers."""
+
+    app_name: str
+    namespace: str
+    engine: str
+    protocol: str
+    storage_uri: str
+    spec_style: str
+    manifests: list[dict[str, Any]]
+    prediction_url: str = ""
+    url: str = ""
+    """The InferenceService's status.url."""
+    conversion: ConversionResult | None = None
+    registered: bool = False
+    dry_run: bool = False
+    changed: list[str] = field(default_factory=list)
+    """Objects whose stored state this run changed."""
+
+    def as_dict(self) -> dict[str, Any]:
+        conversion = self.conversion
+        return {
+            "app_name": self.app_name,
+            "namespace": self.namespace,
+            "engine": self.engine,
+            "protocol": self.protocol,
+            "storage_uri": self.storage_uri,
+            "spec_style": self.spec_style,
+            "prediction_url": self.prediction_url,
+            "url": self.url,
+            "registered": self.registered,
+            "dry_run": self.dry_run,
+            "changed": self.changed,
+            "copied": conversion.copied if conversion else [],
+            "skipped": conversion.skipped if conversion else [],
+        }
+
+
+def prediction_url(base_url: str, engine: Engine, app_name: str) -> str:
+    """status.url + the protocol's path for the runtime's model name (DESIGN.md §3)."""
+    name = engine.served_model_name(app_name)
+    path = f"/v1/models/{name}:predict" if engine.protocol == "v1" else f"/v2/models/{name}/infer"
+    return base_url.rstrip("/") + path
+
+
+def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployResult:
+    """Deploy the model to KServe; returns when it answers (or raises a typed error)."""
+    # 1-2. What the model is and which engine serves it: metadata only.
+    app = check_app_name(settings.app_name)
+    location = resolve(settings.model_url, settings.s3)
+    if not location.url.startswith("s3://"):
+        raise UsageError(
+            f"model URL {settings.model_url!r} is not in S3, which KServe's storage initializer "
+            "needs; log the model to an S3/MinIO artifact store, or use --target local"
+        )
+    detection = detect(location, settings.predictor, settings.runtime_version)
+    engine = detection.require_engine()
+    limits = manifests.parse_limits(settings.resources_limits)
+    if not settings.stable_name:
+        log.warning(
+            "no codeset and no app name: deploying as %s; every run creates a new service "
+            "(set FUSEML_APP_NAME to update one service)",
+            app,
+        )
+
+    # Preflight against the systems the step writes to, before writing anything.
+    fuseml = _fuseml_client(settings)
+    if fuseml is not None:
+        fuseml.ping()
+    cluster = cluster or connect(
+        ClusterSettings(settings.kubeconfig, None, settings.k8s_verify_tls, settings.retry_seconds)
+    )
+    _check_namespace(cluster, settings.namespace)
+    style = _spec_style(cluster, settings.spec_style)
+    objects = _manifests(settings, detection, location, engine, limits, style)
+    _check_ownership(cluster, settings, app)
+    for manifest in objects:
+        cluster.apply(manifest, dry_run=True)  # permissions, schema, webhooks, namespace
+    result = DeployResult(
+        app,
+        settings.namespace,
+        engine.name,
+        engine.protocol,
+        _storage_uri(objects[-1]),
+        style,
+        objects,
+        dry_run=settings.dry_run,
+    )
+    if settings.dry_run:
+        return result
+
+    # 3. Convert next to the model (server-side copies, skipped when up to date).
+    result.conversion = convert(location, detection.info, engine, app)
+    log.info("converted layout: %s", result.conversion.location)
+
+    # 4. Create or update the objects.
+    stored: dict[str, Any] = {}
+    for manifest in objects:
+        before = cluster.get(manifest["kind"], settings.namespace, manifest["metadata"]["name"])
+        stored = cluster.apply(manifest)
+        if _version(before) != _version(stored):
+            result.changed.append(f"{manifest['kind']}/{manifest['metadata']['name']}")
+    generation = int(stored["metadata"].get("generation") or 1)
+    log.info("applied %s; waiting for generation %d to be ready", ", ".join(result.changed) or "no change", generation)
+
+    # 5. Wait until KServe serves this generation.
+    isvc = cluster.wait_ready(settings.namespace, app, generation, settings.timeout)
+    result.url = str((isvc.get("status") or {}).get("url") or "")
+    if not result.url:
+        raise UsageError(
+            f"InferenceService {settings.namespace}/{app} is ready but has no status.url; "
+            "configure KServe's ingress domain"
+        )
+    result.prediction_url = prediction_url(result.url, engine, app)
+
+    # 6. Register with FuseML; the service works even if this fails, so say where it is.
+    if fuseml is not None:
+        from .fuseml import Application
+
+        application = Application(
+            name=app,
+            type="predictor",
+            description=f"{engine.name} predictor for {detection.info.url}",
+            url=result.prediction_url,
+            workflow=settings.workflow,
+            k8s_namespace=settings.namespace,
+            k8s_resources=manifests.k8s_resources(app),
+        )
+        try:
+            fuseml.register(application)
+        except FuseMLError as e:
+            raise FuseMLError(f"{e} (the service itself is up at {result.prediction_url})") from e
+        result.registered = True
+    return result
+
+
+def _fuseml_client(settings: DeploySettings) -> Any:
+    if not settings.fuseml_url:
+        return None
+    from .fuseml import FuseMLClient
+
+    return FuseMLClient(settings.fuseml_url, verify_tls=settings.fuseml_verify_tls)
+
+
+def _check_namespace(cluster: Cluster, namespace: str) -> None:
+    if cluster.namespace_exists(namespace) is False:
+        raise UsageError(f"namespace {namespace!r} does not exist; create it or choose another")
+
+
+def _spec_style(cluster: Cluster, asked: str) -> str:
+    if asked in (manifests.MODEL_STYLE, manifests.LEGACY_STYLE):
+        return asked
+    if asked != "auto":
+        raise UsageError(f"spec style {asked!r} is unknown; use auto, model or legacy")
+    return manifests.MODEL_STYLE if cluster.serves_serving_runtimes() else manifests.LEGACY_STYLE
+
+
+def _manifests(
+    settings: DeploySettings,
+    detection: Detection,
+    location: ModelLocation,
+    engine: Engine,
+    limits: dict[str, str],
+    style: str,
+) -> list[dict[str, Any]]:
+    from .convert import converted_prefix
+    from .naming import Origin
+
+    app = settings.app_name
+    labels = Origin(settings.workflow, settings.project, settings.codeset).labels(app)
+    spec = manifests.ServiceSpec(
+        name=app,
+        namespace=settings.namespace,
+        engine=engine,
+        storage_uri=location.store.describe(converted_prefix(location, engine)),
+        runtime_version=detection.runtime_version,
+        limits=limits,
+        labels=labels,
+        style=style,
+    )
+    return [
+        manifests.secret(app, settings.namespace, settings.s3, labels),
+        manifests.service_account(app, settings.namespace, labels),
+        manifests.inference_service(spec),
+    ]
+
+
+def _storage_uri(isvc: dict[str, Any]) -> str:
+    predictor = isvc["spec"]["predictor"]
+    implementation = next(v for k, v in predictor.items() if isinstance(v, dict) and "storageUri" in v)
+    return str(implementation["storageUri"])
+
+
+def _check_ownership(cluster: Cluster, settings: DeploySettings, app: str) -> None:
+    """Refuse to take over an InferenceService someone else made, unless --force."""
+    existing = cluster.get("InferenceService", settings.namespace, app)
+    if existing is None or settings.force:
+        return
+    labels = existing.get("metadata", {}).get("labels") or {}
+    owner = _owner_of(existing)
+    ours = labels.get("app.kubernetes.io/managed-by") == MANAGED_BY
+    same_workflow = labels.get("fuseml/workflow", "") == (settings.workflow or "")
+    if ours and same_workflow:
+        return
+    raise UsageError(
+        f"InferenceService {settings.namespace}/{app} already exists and belongs to {owner}; "
+        "choose another app name, or pass --force (FUSEML_FORCE=true) to adopt it"
+    )
+
+
+def _owner_of(isvc: dict[str, Any]) -> str:
+    labels = isvc.get("metadata", {}).get("labels") or {}
+    if labels.get("app.kubernetes.io/managed-by") == MANAGED_BY:
+        return f"FuseML workflow {labels.get('fuseml/workflow') or '(none)'!r}"
+    managers = [m.get("manager") for m in isvc.get("metadata", {}).get("managedFields") or []]
+    managers = [m for m in managers if m and m != "kserve-predictor"]
+    return f"another owner ({', '.join(sorted(set(managers))) or 'not kserve-predictor'})"
+
+
+def _version(obj: dict[str, Any] | None) -> str | None:
+    return None if obj is None else str(obj.get("metadata", {}).get("resourceVersion"))

@@ -1,0 +1,170 @@
+"""The Kubernetes objects of a deployment, as pure functions returning dicts.
+
+Secret ``<app>-kserve`` (S3 credentials and KServe's S3 annotations), ServiceAccount
+``<app>-kserve`` referencing it, and InferenceService ``<app>`` in either spec style:
+``predictor.model`` (modelFormat, for clusters serving the ServingRuntime API) or the legacy
+``predictor.<framework>`` fields.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+import yaml
+
+from .engines import Engine
+from .errors import UsageError
+from .settings import S3Settings
+
+MODEL_STYLE = "model"
+LEGACY_STYLE = "legacy"
+
+DEFAULT_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
+DEFAULT_LIMITS = {"cpu": "1", "memory": "2Gi"}
+
+Manifest = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """Everything the InferenceService says, decided before any object is built."""
+
+    name: str
+    namespace: str
+    engine: Engine
+    storage_uri: str
+    runtime_version: str | None = None
+    limits: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
+    labels: dict[str, str] = field(default_factory=dict)
+    style: str = MODEL_STYLE
+
+
+def credentials_name(app: str) -> str:
+    return f"{app}-kserve"
+
+
+def secret(app: str, namespace: str, s3: S3Settings, labels: dict[str, str]) -> Manifest:
+    """The S3 credentials for KServe's storage initializer, with its endpoint annotations."""
+    annotations = {
+        "serving.kserve.io/s3-usehttps": "1" if s3.use_https else "0",
+        "serving.kserve.io/s3-region": s3.region,
+        "serving.kserve.io/s3-verifyssl": "1" if s3.verify_tls else "0",
+    }
+    if s3.endpoint_url:
+        parsed = urlparse(s3.endpoint_url)
+        # KServe wants host[:port]; the scheme travels in s3-usehttps.
+        annotations["serving.kserve.io/s3-endpoint"] = parsed.netloc + parsed.path.rstrip("/")
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _metadata(credentials_name(app), namespace, labels, annotations),
+        "type": "Opaque",
+        "stringData": {
+            "AWS_ACCESS_KEY_ID": s3.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": s3.secret_access_key,
+        },
+    }
+
+
+def service_account(app: str, namespace: str, labels: dict[str, str]) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _metadata(credentials_name(app), namespace, labels),
+        "secrets": [{"name": credentials_name(app)}],
+    }
+
+
+def inference_service(spec: ServiceSpec) -> Manifest:
+    engine = spec.engine
+    implementation: dict[str, Any] = {"storageUri": spec.storage_uri}
+    if spec.runtime_version:
+        implementation["runtimeVersion"] = spec.runtime_version
+    implementation["protocolVersion"] = engine.protocol
+    implementation["resources"] = {"requests": dict(DEFAULT_REQUESTS), "limits": dict(spec.limits)}
+    predictor: dict[str, Any] = {"serviceAccountName": credentials_name(spec.name)}
+    if spec.style == MODEL_STYLE:
+        predictor["model"] = {"modelFormat": {"name": engine.model_format}, **implementation}
+    elif engine.legacy_field:
+        predictor[engine.legacy_field] = implementation
+    else:
+        raise UsageError(
+            f"predictor {engine.name!r} needs KServe's ServingRuntime API (predictor.model), which "
+            "this cluster does not serve; use --spec-style model on a KServe ≥ 0.8 cluster"
+        )
+    return {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": _metadata(spec.name, spec.namespace, spec.labels),
+        "spec": {"predictor": predictor},
+    }
+
+
+def k8s_resources(app: str) -> list[dict[str, str]]:
+    """The objects FuseML lists with the application (and deletes with it)."""
+    return [
+        {"name": app, "kind": "InferenceService"},
+        {"name": credentials_name(app), "kind": "Secret"},
+        {"name": credentials_name(app), "kind": "ServiceAccount"},
+    ]
+
+
+def _metadata(
+    name: str, namespace: str, labels: dict[str, str], annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": dict(labels)}
+    if annotations:
+        meta["annotations"] = annotations
+    return meta
+
+
+def parse_limits(text: str | None, source: str = "resources limits") -> dict[str, str]:
+    """Default limits with a YAML/JSON mapping merged over them, each a valid quantity.
+
+    E.g. ``{nvidia.com/gpu: 1}`` or ``{"cpu": "2", "memory": "4Gi"}``.
+    """
+    from kubernetes.utils.quantity import parse_quantity  # the client's own quantity grammar
+
+    limits = dict(DEFAULT_LIMITS)
+    if text is None or not text.strip():
+        return limits
+    try:
+        given = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise UsageError(
+            f"{source} {text!r} is not YAML; use a mapping like '{{cpu: 2, nvidia.com/gpu: 1}}'"
+        ) from e
+    if not isinstance(given, dict):
+        raise UsageError(f"{source} {text!r} is not a mapping; use e.g. '{{memory: 4Gi}}'")
+    for resource, value in given.items():
+        quantity = str(value).strip() if value is not None else ""
+        try:
+            ok = bool(quantity) and parse_quantity(quantity) >= 0
+        except (ValueError, TypeError, ArithmeticError):
+            ok = False
+        if not ok or not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise UsageError(
+                f"{source}: {resource}={json.dumps(value)} is not a Kubernetes quantity; "
+                "use e.g. 500m, 2, 4Gi"
+            )
+        limits[str(resource)] = quantity
+    return limits
+
+
+def to_yaml(manifests: list[Manifest], redact_secrets: bool = True) -> str:
+    """Manifests as YAML documents; Secret values masked unless asked otherwise."""
+    shown = [_redacted(m) if redact_secrets else m for m in manifests]
+    return yaml.safe_dump_all(shown, sort_keys=False)
+
+
+def _redacted(manifest: Manifest) -> Manifest:
+    if manifest.get("kind") != "Secret":
+        return manifest
+    copy = json.loads(json.dumps(manifest))
+    for section in ("data", "stringData"):
+        for key in copy.get(section, {}):
+            copy[section][key] = "<redacted>"
+    return copy

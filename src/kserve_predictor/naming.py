@@ -1,0 +1,98 @@
+"""Application names and FuseML labels.
+
+The application name is also the InferenceService name, so it follows KServe's rule
+``^[a-z]([-a-z0-9]*[a-z0-9])?$`` and stays within 45 characters, so that the host names KServe
+generates (``<name>-predictor-<namespace>...``) fit DNS's 63-character label limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UsageError
+
+APP_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+MAX_APP_NAME = 45
+MANAGED_BY = "kserve-predictor"
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def check_app_name(name: str, source: str = "app name") -> str:
+    """An explicit application name: valid as is, or a usage error saying what to change."""
+    if not name:
+        raise UsageError(f"the {source} is empty; give a name like my-model")
+    if len(name) > MAX_APP_NAME:
+        raise UsageError(
+            f"{source} {name!r} is {len(name)} characters; KServe's generated host names need "
+            f"{MAX_APP_NAME} or fewer"
+        )
+    if not APP_NAME.match(name):
+        raise UsageError(
+            f"{source} {name!r} is not a valid InferenceService name; use lowercase letters, digits "
+            "and '-', starting with a letter and ending with a letter or digit"
+        )
+    return name
+
+
+def sanitize(text: str, limit: int = MAX_APP_NAME) -> str:
+    """Turn free text into a valid name; overlong names keep a hash of the whole for uniqueness."""
+    name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    name = re.sub(r"-{2,}", "-", name)
+    if not name or not name[0].isalpha():
+        name = "app-" + name
+    if len(name) > limit:
+        digest = hashlib.sha256(text.encode()).hexdigest()[:6]
+        name = name[: limit - 7].rstrip("-") + "-" + digest
+    return name.strip("-")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a deployment comes from, for FuseML's labels: project, codeset and workflow."""
+
+    workflow: str = ""
+    project: str = ""
+    codeset: str = ""
+
+    @classmethod
+    def from_codeset_dir(cls, workdir: Path, workflow: str) -> Origin:
+        """FuseML writes the codeset's project and name into .fuseml/_org and .fuseml/_project."""
+
+        def read(name: str) -> str:
+            path = workdir / ".fuseml" / name
+            return path.read_text().strip() if path.is_file() else ""
+
+        return cls(workflow=workflow, project=read("_org"), codeset=read("_project"))
+
+    def default_app_name(self) -> tuple[str, bool]:
+        """FuseML's default name, and whether it is stable across runs.
+
+        ``<project>-<codeset>-<workflow>`` with a codeset; otherwise ``<workflow>-<random>``, which
+        makes a new service on every run.
+        """
+        if self.project and self.codeset:
+            return sanitize(f"{self.project}-{self.codeset}-{self.workflow or 'predictor'}"), True
+        base = sanitize(self.workflow or "predictor", MAX_APP_NAME - 7)
+        return f"{base}-{secrets.token_hex(3)}", False
+
+    def labels(self, app_name: str) -> dict[str, str]:
+        labels = {
+            "fuseml/app-name": app_name,
+            "fuseml/org": self.project,
+            "fuseml/workflow": self.workflow,
+            "fuseml/app-guid": f"{self.project}.{self.codeset}.{self.workflow}"
+            if self.project or self.codeset
+            else "",
+            "app.kubernetes.io/managed-by": MANAGED_BY,
+        }
+        return {k: label_value(v) for k, v in labels.items() if label_value(v)}
+
+
+def label_value(text: str) -> str:
+    """A Kubernetes label value: at most 63 characters of [A-Za-z0-9-_.], alphanumeric ends."""
+    value = re.sub(r"[^A-Za-z0-9_.-]+", "-", text)[:63].strip("-_.")
+    return value if _LABEL_VALUE.match(value) else ""

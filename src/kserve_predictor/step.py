@@ -1,0 +1,93 @@
+"""The FuseML step contract (DESIGN.md §2): environment in, Tekton result out."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from .errors import UsageError
+from .naming import Origin, check_app_name
+from .settings import DeploySettings, S3Settings, parse_bool
+
+DEFAULT_FUSEML_URL = "http://fuseml-core.fuseml-core.svc.cluster.local:80"
+DEFAULT_RESULTS_DIR = "/tekton/results"
+_POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def settings_from_env(env: Mapping[str, str] | None = None, workdir: Path | None = None) -> DeploySettings:
+    """Build the deployment from FUSEML_* variables and the codeset working directory."""
+    env = os.environ if env is None else env
+    workdir = workdir or Path.cwd()
+
+    def get(name: str) -> str:
+        return env.get(name, "").strip()
+
+    model = get("FUSEML_MODEL")
+    if not model:
+        raise UsageError("FUSEML_MODEL is empty; pass the trainer's model URL as the step's 'model' input")
+    workflow = get("FUSEML_ENV_WORKFLOW_NAME")
+    origin = Origin.from_codeset_dir(workdir, workflow)
+    given_name = get("FUSEML_APP_NAME")
+    if given_name:
+        app_name, stable = check_app_name(given_name, "FUSEML_APP_NAME"), True
+    else:
+        app_name, stable = origin.default_app_name()
+    return DeploySettings(
+        model_url=model,
+        predictor=get("FUSEML_PREDICTOR") or "auto",
+        app_name=app_name,
+        stable_name=stable,
+        runtime_version=get("FUSEML_RUNTIME_VERSION") or None,
+        resources_limits=get("FUSEML_RESOURCES_LIMITS") or None,
+        namespace=get("FUSEML_ENV_WORKFLOW_NAMESPACE") or _pod_namespace(),
+        workflow=workflow,
+        project=origin.project,
+        codeset=origin.codeset,
+        timeout=_seconds(get("FUSEML_TIMEOUT") or "600", "FUSEML_TIMEOUT"),
+        force=parse_bool("FUSEML_FORCE", env.get("FUSEML_FORCE"), False),
+        fuseml_url=get("FUSEML_SERVER_URL") or DEFAULT_FUSEML_URL,
+        fuseml_verify_tls=parse_bool(
+            "KSERVE_PREDICTOR_FUSEML_VERIFY_TLS", env.get("KSERVE_PREDICTOR_FUSEML_VERIFY_TLS"), True
+        ),
+        s3=S3Settings.from_env(env),
+        kubeconfig=get("KUBECONFIG") or None,
+        k8s_verify_tls=parse_bool(
+            "KSERVE_PREDICTOR_K8S_VERIFY_TLS", env.get("KSERVE_PREDICTOR_K8S_VERIFY_TLS"), True
+        ),
+    )
+
+
+def _pod_namespace() -> str:
+    try:
+        return _POD_NAMESPACE_FILE.read_text().strip() or "default"
+    except OSError:
+        return "default"
+
+
+def _seconds(text: str, name: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise UsageError(f"{name}={text!r} is not a positive number of seconds")
+    return value
+
+
+def write_result(url: str, env: Mapping[str, str] | None = None) -> Path | None:
+    """Write the prediction URL as the step's Tekton result, if the step has one."""
+    env = os.environ if env is None else env
+    name = env.get("TASK_RESULT", "").strip()
+    if not name:
+        return None
+    if "/" in name or name in (".", ".."):
+        raise UsageError(f"TASK_RESULT={name!r} is not a file name")
+    folder = Path(env.get("KSERVE_PREDICTOR_RESULTS_DIR", "").strip() or DEFAULT_RESULTS_DIR)
+    path = folder / name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(url)  # Tekton results are read verbatim: no trailing newline
+    except OSError as e:
+        raise UsageError(f"cannot write the step result {path}: {e.strerror}") from e
+    return path

@@ -1,0 +1,227 @@
+"""A simulation of the KServe controller, driving InferenceServices in the Kubernetes API test
+server the way KServe does (DESIGN.md §3).
+
+On every new generation of an InferenceService it:
+1. records ``observedGeneration`` with Ready=Unknown (InProgress), as KServe does first;
+2. selects the ServingRuntime from KServe's real runtime definitions in ../shared/kserve/runtimes
+   (modelFormat + protocolVersion, autoSelect, priority), or fails with NoSupportingRuntime;
+3. runs the "storage initializer": reads the predictor's ServiceAccount and its Secret, and
+   downloads the storageUri from S3 with those credentials and the Secret's endpoint annotations;
+4. pulls the image (tests decide which images exist; a missing one gives a pod in
+   ImagePullBackOff and no progress, like a real cluster);
+5. loads the model the way the selected runtime does, through a ``serve`` callback (the real
+   local model server, in the end-to-end tests) that returns the URL it answers on;
+6. sets Ready=True with ``url`` — or a failure with ``modelStatus.lastFailureInfo``.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import yaml
+
+from .k8s_api import CRD_DIR, KubeApiServer
+
+log = logging.getLogger(__name__)
+
+RUNTIMES_FILE = CRD_DIR.parent / "runtimes" / "release-v0.20.0_clusterservingruntimes.yaml"
+# The legacy fields KServe's webhook rewrites, and model formats, map to runtimes by format name.
+Serve = Callable[[str, Path, str, dict[str, Any]], str]
+"""serve(runtime name, downloaded model dir, model name, isvc) -> base URL; raises on load failure."""
+
+
+class LoadFailed(Exception):
+    """The runtime could not load the model (reported as ModelLoadFailed)."""
+
+
+def load_runtimes() -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(RUNTIMES_FILE.read_text()) if d and d.get("kind") == "ClusterServingRuntime"]
+
+
+def select_runtime(runtimes: list[dict[str, Any]], fmt: str, protocol: str, explicit: str | None) -> dict[str, Any] | None:
+    """KServe's choice: the named runtime, else the highest-priority autoSelect runtime that
+    supports the format and the protocol."""
+    if explicit:
+        return next((r for r in runtimes if r["metadata"]["name"] == explicit), None)
+    best: tuple[int, dict[str, Any]] | None = None
+    for runtime in runtimes:
+        spec = runtime["spec"]
+        if protocol not in spec.get("protocolVersions", ["v1"]):
+            continue
+        for supported in spec.get("supportedModelFormats", []):
+            if supported["name"] == fmt and supported.get("autoSelect"):
+                priority = int(supported.get("priority", 0))
+                if best is None or priority > best[0]:
+                    best = (priority, runtime)
+    return best[1] if best else None
+
+
+class KServeController:
+    """Attach to a KubeApiServer with ``attach()``; it then reconciles in the server's callback thread."""
+
+    def __init__(
+        self,
+        api: KubeApiServer,
+        serve: Serve,
+        image_exists: Callable[[str], bool] = lambda image: True,
+        domain: str = "example.com",
+    ) -> None:
+        self.api = api
+        self.serve = serve
+        self.image_exists = image_exists
+        self.domain = domain
+        self.runtimes = load_runtimes()
+        self.reconciled: dict[tuple[str, str], int] = {}
+        self.workdir = Path(tempfile.mkdtemp(prefix="kserve-sim-"))
+
+    def attach(self) -> KServeController:
+        self.api.on_write(self._on_write)
+        return self
+
+    def close(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # --- reconcile -------------------------------------------------------------------------
+
+    def _on_write(self, plural: str, namespace: str, name: str, obj: dict[str, Any] | None) -> None:
+        if plural != "inferenceservices" or obj is None:
+            return
+        generation = int(obj["metadata"].get("generation") or 1)
+        if self.reconciled.get((namespace, name), 0) >= generation:
+            return  # our own status writes, or a no-op
+        self.reconciled[(namespace, name)] = generation
+        try:
+            self._reconcile(namespace, name, obj, generation)
+        except Exception as e:  # a bug in the simulation must show up as a failure, not hang
+            log.exception("controller simulation failed")
+            self._fail(namespace, name, generation, "InternalError", f"simulation error: {e}")
+
+    def _reconcile(self, namespace: str, name: str, isvc: dict[str, Any], generation: int) -> None:
+        self._status(namespace, name, generation, ready="Unknown", transition="InProgress", reason="InProgress")
+        model = isvc["spec"]["predictor"]["model"]
+        fmt = model["modelFormat"]["name"]
+        protocol = model.get("protocolVersion") or "v1"
+        runtime = select_runtime(self.runtimes, fmt, protocol, model.get("runtime"))
+        if runtime is None:
+            self._fail(namespace, name, generation, "NoSupportingRuntime", f"No runtime found to support predictor with model type: {fmt} and protocol {protocol}", transition="InvalidSpec")
+            return
+        container = runtime["spec"]["containers"][0]
+        image = container["image"].rsplit(":", 1)[0] + ":" + model["runtimeVersion"] if model.get("runtimeVersion") else container["image"]
+        if not self.image_exists(image):
+            self._pod(namespace, name, "kserve-container", {"waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}})
+            return  # a real cluster keeps retrying the pull; the isvc stays InProgress
+        try:
+            folder = self._storage_initializer(namespace, isvc, model["storageUri"], generation)
+        except Exception as e:
+            self._pod(namespace, name, "storage-initializer", {"terminated": {"reason": "Error", "exitCode": 1, "message": str(e)[:300]}}, init=True)
+            self._fail(namespace, name, generation, "ModelLoadFailed", f"storage initializer: {e}", exit_code=1)
+            return
+        try:
+            url = self.serve(runtime["metadata"]["name"], folder, name, isvc)
+        except Exception as e:
+            self._pod(namespace, name, "kserve-container", {"terminated": {"reason": "Error", "exitCode": 1, "message": str(e)[:300]}})
+            self._fail(namespace, name, generation, "ModelLoadFailed", str(e)[:500], exit_code=1)
+            return
+        self._ready(namespace, name, generation, url)
+
+    def _storage_initializer(self, namespace: str, isvc: dict[str, Any], uri: str, generation: int) -> Path:
+        """Download storageUri with the ServiceAccount's S3 Secret, as KServe's initializer does."""
+        import boto3
+
+        sa_name = isvc["spec"]["predictor"].get("serviceAccountName") or "default"
+        account = self.api.get_object("serviceaccounts", namespace, sa_name)
+        if account is None:
+            raise RuntimeError(f'serviceaccount "{sa_name}" not found')
+        secret = None
+        for ref in account.get("secrets") or []:
+            candidate = self.api.get_object("secrets", namespace, ref["name"])
+            if candidate and "AWS_ACCESS_KEY_ID" in (candidate.get("data") or {}):
+                secret = candidate
+        if secret is None:
+            raise RuntimeError("no S3 credentials attached to the service account")
+        data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+        notes = secret["metadata"].get("annotations") or {}
+        scheme = "https" if notes.get("serving.kserve.io/s3-usehttps", "1") == "1" else "http"
+        endpoint = notes.get("serving.kserve.io/s3-endpoint")
+        client = boto3.client(
+            "s3",
+            endpoint_url=f"{scheme}://{endpoint}" if endpoint else None,
+            aws_access_key_id=data["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=data["AWS_SECRET_ACCESS_KEY"],
+            region_name=notes.get("serving.kserve.io/s3-region", "us-east-1"),
+            verify=notes.get("serving.kserve.io/s3-verifyssl", "1") == "1",
+        )
+        parsed = urlparse(uri)
+        bucket, prefix = parsed.netloc, parsed.path.strip("/")
+        target = self.workdir / namespace / isvc["metadata"]["name"] / str(generation)
+        count = 0
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                relative = item["Key"][len(prefix) :].lstrip("/")  # KServe's prefix semantics
+                path = target / relative
+                path.parent.mkdir(parents=True, exist_ok=True)
+                client.download_file(bucket, item["Key"], str(path))
+                count += 1
+        if count == 0:
+            raise RuntimeError(f"Failed to fetch model. No model found in {uri}.")
+        return target
+
+    # --- status writes ---------------------------------------------------------------------
+
+    def _status(self, namespace: str, name: str, generation: int, *, ready: str, transition: str, reason: str = "", extra: dict[str, Any] | None = None) -> None:
+        condition = {"type": "Ready", "status": ready, "lastTransitionTime": "2026-01-01T00:00:00Z"}
+        if reason:
+            condition["reason"] = reason
+        status: dict[str, Any] = {
+            "observedGeneration": generation,
+            "conditions": [condition],
+            "modelStatus": {"transitionStatus": transition},
+        }
+        for key, value in (extra or {}).items():
+            if key == "conditions":
+                status["conditions"] = value + status["conditions"]
+            elif key == "modelStatus":
+                status["modelStatus"].update(value)
+            else:
+                status[key] = value
+        self.api.update_status("inferenceservices", namespace, name, status)
+
+    def _fail(self, namespace: str, name: str, generation: int, reason: str, message: str, transition: str = "BlockedByFailedLoad", exit_code: int | None = None) -> None:
+        failure: dict[str, Any] = {"reason": reason, "message": message}
+        if exit_code is not None:
+            failure["exitCode"] = exit_code
+        predictor = {"type": "PredictorReady", "status": "False", "reason": reason, "message": message, "lastTransitionTime": "2026-01-01T00:00:00Z"}
+        self._status(namespace, name, generation, ready="False", transition=transition, reason=reason, extra={"conditions": [predictor], "modelStatus": {"lastFailureInfo": failure}})
+
+    def _ready(self, namespace: str, name: str, generation: int, url: str) -> None:
+        host = f"{name}.{namespace}.{self.domain}"
+        conditions = [
+            {"type": t, "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}
+            for t in ("IngressReady", "PredictorReady")
+        ]
+        status = {
+            "observedGeneration": generation,
+            "url": url or f"http://{host}",
+            "address": {"url": f"http://{name}-predictor.{namespace}.svc.cluster.local"},
+            "conditions": [*conditions, {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+            "modelStatus": {"transitionStatus": "UpToDate", "states": {"activeModelState": "Loaded", "targetModelState": "Loaded"}},
+        }
+        self.api.update_status("inferenceservices", namespace, name, status)
+
+    def _pod(self, namespace: str, name: str, container: str, state: dict[str, Any], init: bool = False) -> None:
+        statuses = [{"name": container, "state": state, "ready": False, "restartCount": 1, "image": "x", "imageID": ""}]
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"{name}-predictor-00001-deployment-abc12", "namespace": namespace, "labels": {"serving.kserve.io/inferenceservice": name}},
+            "spec": {"containers": [{"name": "kserve-container", "image": "x"}]},
+            "status": {"phase": "Pending", ("initContainerStatuses" if init else "containerStatuses"): statuses},
+        }
+        self.api.put_object("pods", pod)

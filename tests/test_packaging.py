@@ -1,0 +1,577 @@
+"""The image, its RBAC and the FuseML workflow example, checked without Docker or a cluster.
+
+- Dockerfile: a non-root final stage, the `run` entry point FuseML calls, the lean core only;
+- the wheel built from exactly what the Dockerfile copies carries only the core dependencies;
+- importing the CLI pulls in no model runtime;
+- deploy/rbac.yaml grants only what the step uses, in one namespace;
+- examples/fuseml/mlflow-e2e.yaml is a FuseML workflow whose predictor inputs are the
+  FUSEML_* variables the step reads.
+"""
+
+from __future__ import annotations
+
+import email.message
+import email.parser
+import fnmatch
+import importlib.util
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+RBAC = ROOT / "deploy" / "rbac.yaml"
+WORKFLOW = ROOT / "examples" / "fuseml" / "mlflow-e2e.yaml"
+
+# The image's dependencies. Written out, not read from pyproject.toml: moving a runtime into
+# the core dependencies must fail here, not silently grow the image.
+CORE_DEPENDENCIES = {"boto3", "pyyaml", "packaging", "requests", "kubernetes"}
+HEAVY_DISTRIBUTIONS = {
+    "kserve",
+    "mlflow",
+    "mlflow-skinny",
+    "tensorflow",
+    "tensorflow-cpu",
+    "onnxruntime",
+    "scikit-learn",
+    "skops",
+    "xgboost",
+    "xgboost-cpu",
+    "lightgbm",
+    "tritonclient",
+    "torch",
+    "numpy",
+    "pandas",
+}
+HEAVY_MODULES = {
+    "kserve",
+    "mlflow",
+    "tensorflow",
+    "onnxruntime",
+    "sklearn",
+    "skops",
+    "xgboost",
+    "lightgbm",
+    "tritonclient",
+    "torch",
+}
+
+# What the step reads (DESIGN.md §2); FuseML passes input `x` as FUSEML_<X>.
+STEP_VARIABLES = {
+    "FUSEML_MODEL",
+    "FUSEML_PREDICTOR",
+    "FUSEML_APP_NAME",
+    "FUSEML_RUNTIME_VERSION",
+    "FUSEML_RESOURCES_LIMITS",
+    "FUSEML_VERBOSE",
+}
+
+
+@pytest.fixture(scope="module")
+def project() -> dict:
+    """pyproject.toml's [project] table."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        tomllib = pytest.importorskip("tomli")
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+# --- a small Dockerfile reader --------------------------------------------------------------
+
+
+@dataclass
+class Instruction:
+    keyword: str
+    args: str
+
+
+@dataclass
+class Stage:
+    base: str
+    name: str | None
+    instructions: list[Instruction] = field(default_factory=list)
+
+    def all(self, keyword: str) -> list[str]:
+        return [i.args for i in self.instructions if i.keyword == keyword]
+
+    def env(self) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for args in self.all("ENV"):
+            words = shlex.split(args)
+            if len(words) == 2 and "=" not in words[0]:  # legacy `ENV KEY value`
+                values[words[0]] = words[1]
+            else:
+                for word in words:
+                    key, _, value = word.partition("=")
+                    values[key] = value
+        return values
+
+
+def _instructions(text: str) -> Iterator[Instruction]:
+    """Logical instructions: comments dropped, backslash continuations joined."""
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if pending and line.startswith("#"):  # a comment inside a continued instruction
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1].rstrip() + " "
+            continue
+        full = (pending + line).strip()
+        pending = ""
+        if full:
+            keyword, _, args = full.partition(" ")
+            yield Instruction(keyword.upper(), args.strip())
+    assert not pending, "the Dockerfile ends inside a continued instruction"
+
+
+def parse_dockerfile(path: Path = DOCKERFILE) -> list[Stage]:
+    args: dict[str, str] = {}
+    stages: list[Stage] = []
+    for ins in _instructions(path.read_text()):
+        if ins.keyword == "ARG" and not stages:
+            name, _, default = ins.args.partition("=")
+            args[name.strip()] = default.strip().strip("\"'")
+        elif ins.keyword == "FROM":
+            words = [w for w in ins.args.split() if not w.startswith("--")]
+            base = re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), m.group(0)), words[0])
+            alias = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
+            stages.append(Stage(base, alias))
+        else:
+            assert stages, f"{ins.keyword} before the first FROM"
+            stages[-1].instructions.append(ins)
+    assert stages, "no FROM in the Dockerfile"
+    return stages
+
+
+@pytest.fixture(scope="module")
+def stages() -> list[Stage]:
+    return parse_dockerfile()
+
+
+@pytest.fixture(scope="module")
+def final(stages: list[Stage]) -> Stage:
+    return stages[-1]
+
+
+# --- Dockerfile -----------------------------------------------------------------------------
+
+
+def test_every_stage_uses_the_slim_python_base(stages: list[Stage]) -> None:
+    assert [s.base for s in stages] == ["python:3.11-slim"] * len(stages)
+
+
+def test_final_stage_runs_as_a_numeric_non_root_user(final: Stage) -> None:
+    users = final.all("USER")
+    assert users, "the final stage has no USER: the step would run as root"
+    match = re.fullmatch(r"(\d+)(?::(\d+))?", users[-1])
+    assert match, f"USER {users[-1]!r} is not numeric (runAsNonRoot cannot verify a name)"
+    uid, gid = int(match.group(1)), int(match.group(2) or match.group(1))
+    assert uid != 0 and gid != 0
+    assert uid == 10001
+    # the user exists, with a home directory, and HOME points at it
+    created = " ".join(final.all("RUN"))
+    assert re.search(rf"useradd\b[^&;]*--uid {uid}\b[^&;]*--create-home", created), created
+    home = re.search(r"--home-dir (\S+)", created)
+    assert home and final.env().get("HOME") == home.group(1)
+    # nothing after USER switches back
+    last_user = max(i for i, ins in enumerate(final.instructions) if ins.keyword == "USER")
+    assert all(ins.keyword != "USER" for ins in final.instructions[last_user + 1 :])
+
+
+def test_final_stage_environment_and_working_directory(final: Stage) -> None:
+    env = final.env()
+    assert env.get("PYTHONDONTWRITEBYTECODE") == "1"
+    assert env.get("PYTHONUNBUFFERED") == "1"
+    workdir = final.all("WORKDIR")
+    # FuseML mounts the codeset at the workflow's codeset.path and makes it the working directory
+    assert workdir and workdir[-1] == "/project"
+
+
+def test_no_secrets_are_baked_into_the_image(stages: list[Stage]) -> None:
+    secretish = re.compile(r"(SECRET|PASSWORD|TOKEN|ACCESS_KEY|CREDENTIAL)", re.IGNORECASE)
+    for stage in stages:
+        for name in stage.env():
+            assert not secretish.search(name), f"ENV {name} in the image"
+        for arg in stage.all("ARG"):
+            assert not secretish.search(arg), f"ARG {arg} ends up in the image history"
+        for src in stage.all("COPY") + stage.all("ADD"):
+            assert not re.search(r"\.env\b|kube|\.aws|\.pem\b", src), src
+
+
+def test_final_stage_installs_the_core_without_extras(final: Stage) -> None:
+    installs = [r for r in final.all("RUN") if re.search(r"\bpip\d? install\b", r)]
+    assert installs, "the final stage installs nothing"
+    for command in installs:
+        assert "--no-cache-dir" in command
+        assert "[" not in command, f"extras installed into the image: {command}"
+        assert not re.search(r"\s-r\s|--requirement", command), command
+        for heavy in HEAVY_DISTRIBUTIONS:
+            assert not re.search(rf"(^|\s){re.escape(heavy)}([<>=!~\s]|$)", command), command
+
+
+def _run_script_command(final: Stage) -> str:
+    runs = [r for r in final.all("RUN") if "/usr/local/bin/run" in r]
+    assert len(runs) == 1, "exactly one RUN instruction should create /usr/local/bin/run"
+    return runs[0]
+
+
+def test_run_is_on_path_and_execs_kserve_predictor_run(final: Stage, tmp_path: Path) -> None:
+    """Execute the Dockerfile's RUN that writes `run`, then run the script it made."""
+    command = _run_script_command(final)
+    assert "chmod" in command
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "run"
+    subprocess.run(
+        ["/bin/sh", "-c", command.replace("/usr/local/bin/run", str(script))], check=True
+    )
+    assert script.stat().st_mode & 0o111 == 0o111, "run is not executable by everyone"
+    assert script.read_text().startswith("#!/bin/sh\n")
+
+    # a stand-in kserve-predictor reports its argv and pid
+    fake = bin_dir / "kserve-predictor"
+    fake.write_text(
+        f"#!{sys.executable}\nimport json, os, sys\n"
+        "print(json.dumps({'argv': sys.argv[1:], 'pid': os.getpid()}))\n"
+    )
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    # FuseML runs the bare command `run`: it must resolve through PATH
+    proc = subprocess.Popen(
+        ["run", "--flag", "two words", "$HOME"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    report = json.loads(out)
+    assert report["argv"] == ["run", "--flag", "two words", "$HOME"]
+    assert report["pid"] == proc.pid, "run must exec kserve-predictor, not fork it"
+
+
+def test_default_command_is_the_step(final: Stage) -> None:
+    assert json.loads(final.all("ENTRYPOINT")[-1]) == ["kserve-predictor"]
+    assert json.loads(final.all("CMD")[-1]) == ["run"]
+
+
+# --- .dockerignore and the wheel built from the Dockerfile's build context ------------------
+
+
+def _dockerignore_patterns() -> list[str]:
+    patterns = []
+    for line in DOCKERIGNORE.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            assert not line.startswith("!"), "exceptions are not supported by this reader"
+            patterns.append(line.strip("/"))
+    return patterns
+
+
+def dockerignored(rel: str, patterns: list[str]) -> bool:
+    """Docker's matching for the patterns used here: globs, `**/` prefixes, directories."""
+    parts = PurePosixPath(rel).parts
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    for pattern in patterns:
+        for prefix in prefixes:
+            if fnmatch.fnmatchcase(prefix, pattern):
+                return True
+            if pattern.startswith("**/"):
+                tail = pattern[3:]
+                pieces = PurePosixPath(prefix).parts
+                if any(fnmatch.fnmatchcase("/".join(pieces[i:]), tail) for i in range(len(pieces))):
+                    return True
+    return False
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".venv/bin/python",
+        ".git/HEAD",
+        "tests/.zoo-cache/abc/model/MLmodel",
+        "src/kserve_predictor/__pycache__/cli.cpython-311.pyc",
+        "src/fuseml_kserve_predictor.egg-info/PKG-INFO",
+        ".kserve-predictor/state.json",
+        ".pytest_cache/v/cache",
+        "mlruns/0/meta.yaml",
+        ".env",
+        "build/lib/kserve_predictor/cli.py",
+    ],
+)
+def test_dockerignore_excludes(path: str) -> None:
+    assert dockerignored(path, _dockerignore_patterns())
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["pyproject.toml", "README.md", "src/kserve_predictor/cli.py", "src/kserve_predictor/py.typed"],
+)
+def test_dockerignore_keeps_what_the_build_needs(path: str) -> None:
+    assert not dockerignored(path, _dockerignore_patterns())
+
+
+def _build_context(stages: list[Stage], dest: Path) -> None:
+    """Copy what the build stage's COPY instructions take from the context, minus ignores."""
+    patterns = _dockerignore_patterns()
+    build = stages[0]
+    copies = [c for c in build.all("COPY") if "--from" not in c]
+    assert copies, "the build stage copies no sources"
+    for copy in copies:
+        *sources, target = [w for w in shlex.split(copy) if not w.startswith("--")]
+        for source in sources:
+            src = ROOT / source
+            assert src.exists(), f"COPY {source}: not in the repository"
+            out = dest / target / Path(source).name if target.endswith("/") else dest / target
+            if src.is_dir():
+                for file in src.rglob("*"):
+                    rel = file.relative_to(ROOT).as_posix()
+                    if file.is_file() and not dockerignored(rel, patterns):
+                        copied = out / file.relative_to(src)
+                        copied.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copy2(file, copied)
+            else:
+                assert not dockerignored(source, patterns), f"COPY {source} is dockerignored"
+                out.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, out)
+
+
+@pytest.fixture(scope="module")
+def wheel(stages: list[Stage], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel the image installs, built from the Dockerfile's build context (a copy, so the
+    repository gets no build/ or egg-info side effects)."""
+    context = tmp_path_factory.mktemp("context")
+    _build_context(stages, context)
+    out = tmp_path_factory.mktemp("wheel")
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out)]
+    if all(importlib.util.find_spec(m) for m in ("setuptools", "wheel")):
+        command.append("--no-build-isolation")  # offline: this environment has the backend
+    result = subprocess.run(
+        [*command, str(context)], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (built,) = out.glob("*.whl")
+    return built
+
+
+def _metadata(wheel: Path) -> email.message.Message:
+    with zipfile.ZipFile(wheel) as zf:
+        (name,) = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
+        return email.parser.Parser().parsestr(zf.read(name).decode())
+
+
+def test_wheel_core_dependencies_are_only_the_lean_core(wheel: Path) -> None:
+    requires = [Requirement(r) for r in _metadata(wheel).get_all("Requires-Dist") or []]
+    core = [r for r in requires if not (r.marker and "extra" in str(r.marker))]
+    names = {canonicalize_name(r.name) for r in core}
+    assert names <= CORE_DEPENDENCIES, f"not lean: {sorted(names - CORE_DEPENDENCIES)}"
+    assert not names & HEAVY_DISTRIBUTIONS
+    assert names == CORE_DEPENDENCIES, f"missing from the core: {CORE_DEPENDENCIES - names}"
+    # kubernetes 37 breaks the kserve SDK client (DESIGN.md): the pin must reach the image
+    (kube,) = [r for r in core if canonicalize_name(r.name) == "kubernetes"]
+    assert not kube.specifier.contains("37.0.0")
+    # the extras are still declared, just not installed by default
+    extras = {canonicalize_name(r.name) for r in requires if r.marker and "extra" in str(r.marker)}
+    assert {"kserve", "mlflow-skinny"} <= extras
+
+
+def test_wheel_is_the_project_and_ships_the_console_script(wheel: Path, project: dict) -> None:
+    meta = _metadata(wheel)
+    assert canonicalize_name(meta["Name"]) == canonicalize_name(project["name"])
+    assert meta["Version"] == project["version"]
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+        assert "kserve-predictor = kserve_predictor.cli:main" in zf.read(entry_points).decode()
+        assert "kserve_predictor/cli.py" in names
+        assert not [n for n in names if "__pycache__" in n or n.startswith("tests/")]
+
+
+def test_importing_the_cli_loads_no_model_runtime(tmp_path: Path) -> None:
+    """The deploy path runs in the lean image: the CLI and its parser must not import extras."""
+    code = (
+        "import json, sys\n"
+        "import kserve_predictor.cli as cli\n"
+        "try:\n"
+        "    cli.main(['--version'])\n"  # builds the full parser (engines registry included)
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    modules = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert "kserve_predictor.cli" in modules
+    loaded = {m.split(".")[0] for m in modules} & HEAVY_MODULES
+    assert not loaded, f"importing the CLI loaded {sorted(loaded)}"
+
+
+# --- deploy/rbac.yaml -----------------------------------------------------------------------
+
+ALLOWED_VERBS = {
+    ("serving.kserve.io", "inferenceservices"): {
+        "get",
+        "list",
+        "watch",
+        "create",
+        "patch",
+        "delete",
+    },
+    ("", "secrets"): {"get", "create", "patch", "delete"},
+    ("", "serviceaccounts"): {"get", "create", "patch", "delete"},
+    ("", "pods"): {"get", "list"},
+}
+
+
+@pytest.fixture(scope="module")
+def rbac() -> list[dict]:
+    return [d for d in yaml.safe_load_all(RBAC.read_text()) if d]
+
+
+def test_rbac_has_only_namespaced_objects(rbac: list[dict]) -> None:
+    kinds = [d["kind"] for d in rbac]
+    assert "ClusterRole" not in kinds and "ClusterRoleBinding" not in kinds
+    assert sorted(kinds) == ["Role", "RoleBinding", "ServiceAccount"]
+    namespaces = {d["metadata"].get("namespace") for d in rbac}
+    assert len(namespaces) == 1 and None not in namespaces, namespaces
+    (sa,) = [d for d in rbac if d["kind"] == "ServiceAccount"]
+    assert sa["metadata"]["name"] == "fuseml-kserve-predictor"
+
+
+def test_rbac_rules_grant_only_what_the_step_uses(rbac: list[dict]) -> None:
+    (role,) = [d for d in rbac if d["kind"] == "Role"]
+    granted: dict[tuple[str, str], set[str]] = {}
+    for rule in role["rules"]:
+        assert set(rule) <= {"apiGroups", "resources", "verbs"}, (
+            f"unexpected rule fields (resourceNames/nonResourceURLs): {rule}"
+        )
+        for part in ("apiGroups", "resources", "verbs"):
+            values = rule[part]
+            assert isinstance(values, list) and values, f"{part} must be a non-empty list"
+            assert not any("*" in v for v in values), f"wildcard in {part}: {rule}"
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                key = (group, resource)
+                assert key in ALLOWED_VERBS, f"{resource!r} in group {group!r} is not used"
+                extra = set(rule["verbs"]) - ALLOWED_VERBS[key]
+                assert not extra, f"{resource}: verbs {sorted(extra)} are not used"
+                granted.setdefault(key, set()).update(rule["verbs"])
+    assert ("", "namespaces") not in granted
+    assert granted == ALLOWED_VERBS, "the step would be refused something it needs"
+
+
+def test_rbac_binding_binds_the_role_to_service_accounts_only(rbac: list[dict]) -> None:
+    (role,) = [d for d in rbac if d["kind"] == "Role"]
+    (binding,) = [d for d in rbac if d["kind"] == "RoleBinding"]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+    subjects = binding["subjects"]
+    assert all(s["kind"] == "ServiceAccount" for s in subjects), "no users or groups"
+    assert all(s["namespace"] == binding["metadata"]["namespace"] for s in subjects)
+    assert "fuseml-kserve-predictor" in {s["name"] for s in subjects}
+
+
+# --- examples/fuseml/mlflow-e2e.yaml --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def workflow() -> dict:
+    return yaml.safe_load(WORKFLOW.read_text())
+
+
+def _step(workflow: dict, name: str) -> dict:
+    (step,) = [s for s in workflow["steps"] if s["name"] == name]
+    return step
+
+
+def test_workflow_has_fuseml_shape(workflow: dict) -> None:
+    assert workflow["name"] == "mlflow-e2e"
+    assert workflow["description"].strip()
+    inputs = {i["name"]: i for i in workflow["inputs"]}
+    codesets = [i for i in inputs.values() if i["type"] == "codeset"]
+    assert len(codesets) == 1
+    assert inputs["predictor"]["default"] == "auto"
+    # fuseml-core dereferences description and default of every non-codeset input
+    for i in inputs.values():
+        if i["type"] != "codeset":
+            assert "description" in i and "default" in i, i
+    assert [o["name"] for o in workflow["outputs"]] == ["prediction-url"]
+    assert [s["name"] for s in workflow["steps"]] == ["builder", "trainer", "predictor"]
+    # every `{{ inputs.x }}` / `{{ steps.s.outputs.o }}` reference names something declared
+    text = WORKFLOW.read_text()
+    for ref in re.findall(r"\{\{\s*inputs\.([\w-]+)", text):
+        assert ref in inputs, ref
+    outputs = {(s["name"], o["name"]) for s in workflow["steps"] for o in s.get("outputs", [])}
+    for step, out in re.findall(r"\{\{\s*steps\.([\w-]+)\.outputs\.([\w-]+)", text):
+        assert (step, out) in outputs, (step, out)
+
+
+def test_predictor_step_inputs_are_the_variables_the_step_reads(workflow: dict) -> None:
+    step = _step(workflow, "predictor")
+    variables = set()
+    for i in step["inputs"]:
+        if "codeset" in i:
+            continue
+        assert "value" in i, f"input {i['name']} has no value (fuseml-core requires one)"
+        assert isinstance(i["value"], str), f"input {i['name']}: values are strings"
+        variable = "FUSEML_" + i["name"].upper()  # fuseml-core: inputsVarPrefix + ToUpper(name)
+        assert variable in STEP_VARIABLES, f"input {i['name']!r} becomes {variable}, never read"
+        variables.add(variable)
+    assert variables == STEP_VARIABLES, f"inputs not shown: {STEP_VARIABLES - variables}"
+    values = {i["name"]: i.get("value") for i in step["inputs"]}
+    assert values["model"] == "{{ steps.trainer.outputs.mlflow-model-url }}"
+    assert values["predictor"] == "{{ inputs.predictor }}"
+    assert values["verbose"] in ("true", "false")
+    assert "FUSEML_ENV_WORKFLOW_NAME" not in variables  # set by FuseML, not an input
+
+
+def test_predictor_step_matches_the_image(workflow: dict, final: Stage, project: dict) -> None:
+    step = _step(workflow, "predictor")
+    image, _, tag = step["image"].rpartition(":")
+    assert image == "ghcr.io/fuseml/kserve-predictor"
+    assert tag == project["version"]
+    # the codeset is mounted where the image's working directory is
+    (codeset,) = [i["codeset"] for i in step["inputs"] if "codeset" in i]
+    assert codeset["path"] == final.all("WORKDIR")[-1]
+    assert [o["name"] for o in step["outputs"]] == ["prediction-url"]
+    resources = {e.get("service_resource") for e in step.get("extensions", [])}
+    assert {"s3", "kserve-api"} <= resources
+    # credentials come from the extension registry, never from the workflow's env
+    assert all("env" not in s for s in workflow["steps"])
+
+
+def test_trainer_uses_the_builder_image(workflow: dict) -> None:
+    builder = _step(workflow, "builder")
+    assert builder["image"].startswith("ghcr.io/fuseml/mlflow-builder:")
+    (out,) = builder["outputs"]
+    assert _step(workflow, "trainer")["image"] == f"{{{{ steps.builder.outputs.{out['name']} }}}}"
+    trainer = _step(workflow, "trainer")
+    assert [o["name"] for o in trainer["outputs"]] == ["mlflow-model-url"]
+    assert {e["name"] for e in trainer["extensions"]} == {"mlflow-tracking", "mlflow-store"}

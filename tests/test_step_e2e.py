@@ -1,0 +1,155 @@
+"""The FuseML step end to end: `run` exactly as FuseML runs it, against the Kubernetes API test
+server with the KServe controller simulation, moto's S3 server and the FuseML test server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import SECRET_KEY, Cluster, S3Server, codeset, run_cli
+
+WORKFLOW = "mlflow-e2e"
+NAMESPACE = "fuseml-workloads"
+
+
+def step_env(s3: S3Server, cluster: Cluster, fuseml, model_url: str, results: Path, **extra: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    env = {
+        **s3.env,
+        "FUSEML_MODEL": model_url,
+        "FUSEML_PREDICTOR": "auto",
+        "FUSEML_APP_NAME": "",
+        "FUSEML_RUNTIME_VERSION": "",
+        "FUSEML_RESOURCES_LIMITS": "",
+        "FUSEML_VERBOSE": "false",
+        "FUSEML_ENV_WORKFLOW_NAME": WORKFLOW,
+        "FUSEML_ENV_WORKFLOW_NAMESPACE": NAMESPACE,
+        "TASK_RESULT": "prediction-url",
+        "KSERVE_PREDICTOR_RESULTS_DIR": str(results),
+        "FUSEML_SERVER_URL": fuseml.url,
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "FUSEML_TIMEOUT": "120",
+    }
+    env.update(extra)
+    return env
+
+
+@pytest.mark.parametrize(
+    ("model", "engine", "path"),
+    [
+        ("sklearn_pickle", "sklearn", "/v1/models/mlflow-project-01-iris-codeset-mlflow-e2e:predict"),
+        ("onnx", "triton", "/v2/models/mlflow-project-01-iris-codeset-mlflow-e2e/infer"),
+        ("tf_module", "tensorflow", "/v1/models/mlflow-project-01-iris-codeset-mlflow-e2e:predict"),
+    ],
+)
+def test_run_deploys_registers_and_outputs_the_url(
+    s3: S3Server, s3_model, cluster: Cluster, fuseml, tmp_path: Path, model: str, engine: str, path: str
+) -> None:
+    url = s3_model(model)
+    results = tmp_path / "results"
+    env = step_env(s3, cluster, fuseml, url, results)
+    done = run_cli("run", env=env, cwd=codeset(tmp_path))
+    assert done.code == 0, done.stderr
+    app = "mlflow-project-01-iris-codeset-mlflow-e2e"
+    expected_url = f"http://{app}.{NAMESPACE}.example.com{path}"
+    assert done.stdout.strip() == expected_url
+    assert (results / "prediction-url").read_text() == expected_url
+
+    api = cluster.api
+    isvc = api.get_object("inferenceservices", NAMESPACE, app)  # type: ignore[attr-defined]
+    labels = isvc["metadata"]["labels"]
+    assert labels["fuseml/app-guid"] == f"mlflow-project-01.iris-codeset.{WORKFLOW}"
+    assert labels["fuseml/workflow"] == WORKFLOW and labels["fuseml/org"] == "mlflow-project-01"
+    assert labels["app.kubernetes.io/managed-by"] == "kserve-predictor"
+    predictor = isvc["spec"]["predictor"]
+    assert predictor["serviceAccountName"] == f"{app}-kserve"
+    assert predictor["model"]["storageUri"] == f"{url}/kserve/{engine}/"
+    assert predictor["model"]["resources"]["limits"] == {"cpu": "1", "memory": "2Gi"}
+    secret = api.get_object("secrets", NAMESPACE, f"{app}-kserve")  # type: ignore[attr-defined]
+    notes = secret["metadata"]["annotations"]
+    assert notes["serving.kserve.io/s3-usehttps"] == "0"  # the endpoint is http://
+    assert notes["serving.kserve.io/s3-endpoint"] == s3.endpoint.split("://")[1]
+    account = api.get_object("serviceaccounts", NAMESPACE, f"{app}-kserve")  # type: ignore[attr-defined]
+    assert account["secrets"] == [{"name": f"{app}-kserve"}]
+
+    record = fuseml.applications[app]
+    assert record["url"] == expected_url and record["type"] == "predictor"
+    assert record["workflow"] == WORKFLOW and record["k8s_namespace"] == NAMESPACE
+    assert {r["kind"] for r in record["k8s_resources"]} == {"InferenceService", "Secret", "ServiceAccount"}
+    assert SECRET_KEY not in done.stdout + done.stderr
+
+
+def test_rerun_changes_nothing_and_new_version_updates(s3: S3Server, s3_model, cluster: Cluster, fuseml, tmp_path: Path) -> None:
+    url = s3_model("sklearn_pickle")
+    env = step_env(s3, cluster, fuseml, url, tmp_path / "r", FUSEML_APP_NAME="iris")
+    work = codeset(tmp_path)
+    assert run_cli("run", env=env, cwd=work).code == 0
+    api = cluster.api
+    first = api.get_object("inferenceservices", NAMESPACE, "iris")  # type: ignore[attr-defined]
+    writes = {k: api.write_count(k, NAMESPACE, n) for k, n in (("inferenceservices", "iris"), ("secrets", "iris-kserve"), ("serviceaccounts", "iris-kserve"))}  # type: ignore[attr-defined]
+
+    again = run_cli("run", "--output", "json", env=env, cwd=work)
+    assert again.code == 0, again.stderr
+    data = json.loads(again.stdout)
+    assert data["changed"] == [] and data["copied"] == []
+    second = api.get_object("inferenceservices", NAMESPACE, "iris")  # type: ignore[attr-defined]
+    assert second["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+    assert {k: api.write_count(k, NAMESPACE, n) for k, n in (("inferenceservices", "iris"), ("secrets", "iris-kserve"), ("serviceaccounts", "iris-kserve"))} == writes  # type: ignore[attr-defined]
+
+    # A new model version: the service is updated and the step waits for the new generation.
+    new_url = s3_model("sklearn_pickle")
+    updated = run_cli("run", "--output", "json", env={**env, "FUSEML_MODEL": new_url}, cwd=work)
+    assert updated.code == 0, updated.stderr
+    third = api.get_object("inferenceservices", NAMESPACE, "iris")  # type: ignore[attr-defined]
+    assert third["metadata"]["generation"] == first["metadata"]["generation"] + 1
+    assert third["status"]["observedGeneration"] == third["metadata"]["generation"]
+    assert third["spec"]["predictor"]["model"]["storageUri"] == f"{new_url}/kserve/sklearn/"
+    assert json.loads(updated.stdout)["changed"] == ["InferenceService/iris"]
+
+
+def test_failing_model_load_fails_fast_with_the_cause(s3: S3Server, s3_model, cluster: Cluster, fuseml, tmp_path: Path, bucket: str) -> None:
+    url = s3_model("sklearn_pickle")
+    key = url.split(bucket + "/", 1)[1] + "/model.pkl"
+    s3.client().put_object(Bucket=bucket, Key=key, Body=b"this is not a pickle")
+    env = step_env(s3, cluster, fuseml, url, tmp_path / "r", FUSEML_APP_NAME="broken", FUSEML_TIMEOUT="300")
+    import time
+
+    start = time.monotonic()
+    done = run_cli("run", env=env, cwd=codeset(tmp_path))
+    assert time.monotonic() - start < 60
+    assert done.code == 1
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: InferenceService fuseml-workloads/broken failed: ModelLoadFailed")
+    assert "Traceback" not in done.stderr
+    assert "broken" not in fuseml.applications
+
+
+def test_image_pull_failure_fails_before_the_timeout(s3: S3Server, s3_model, cluster: Cluster, fuseml, tmp_path: Path) -> None:
+    cluster.missing_images.add("kserve/sklearnserver:v9.9.9-missing")
+    env = step_env(s3, cluster, fuseml, s3_model("sklearn_pickle"), tmp_path / "r", FUSEML_APP_NAME="pull", FUSEML_RUNTIME_VERSION="v9.9.9-missing")
+    done = run_cli("run", env=env, cwd=codeset(tmp_path))
+    assert done.code == 1
+    assert "ImagePullBackOff" in done.stderr and "v9.9.9-missing" in done.stderr
+
+
+def test_legacy_spec_style_on_a_cluster_without_serving_runtimes(s3: S3Server, s3_model, tmp_path: Path, fuseml) -> None:  # type: ignore[no-untyped-def]
+    from servers.k8s_api import KubeApiServer, crd_available
+
+    from conftest import load_in_subprocess
+    from servers.kserve_controller import KServeController
+
+    if not crd_available():
+        pytest.skip("../shared/kserve/crd is absent")
+    with KubeApiServer(serving_runtime_api=False, namespaces=("default", NAMESPACE)) as api:
+        KServeController(api, load_in_subprocess).attach()
+        kubeconfig = api.write_kubeconfig(tmp_path / "kc")
+        env = {**s3.env, "KUBECONFIG": str(kubeconfig)}
+        done = run_cli("deploy", "--model", s3_model("sklearn_pickle"), "--app-name", "legacy", "-n", NAMESPACE, "--output", "json", env=env)
+        assert done.code == 0, done.stderr
+        assert json.loads(done.stdout)["spec_style"] == "legacy"
+        assert json.loads(done.stdout)["registered"] is False  # no FuseML server given
+        sent = [r for r in api.requests if r.method == "PATCH" and r.path.endswith("inferenceservices/legacy")]
+        assert sent and all(r.content_type == "application/apply-patch+yaml" for r in sent)
+        stored = api.get_object("inferenceservices", NAMESPACE, "legacy")
+        assert stored["spec"]["predictor"]["model"]["modelFormat"]["name"] == "sklearn"  # rewritten by the webhook
