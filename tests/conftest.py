@@ -186,7 +186,9 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     missing: set[str] = set()
     api = KubeApiServer(namespaces=("default", "fuseml-workloads"))
     api.start()
-    controller = KServeController(api, load_in_subprocess, image_exists=lambda image: image not in missing).attach()
+    controller = KServeController(
+        api, load_in_subprocess, image_exists=lambda image: image not in missing
+    ).attach()
     kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", "default")
     yield Cluster(api, controller, kubeconfig, missing)
     controller.close()

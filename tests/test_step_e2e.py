@@ -7,14 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import SECRET_KEY, Cluster, S3Server, codeset, run_cli
 
 WORKFLOW = "mlflow-e2e"
 NAMESPACE = "fuseml-workloads"
 
 
-def step_env(s3: S3Server, cluster: Cluster, fuseml, model_url: str, results: Path, **extra: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def step_env(
+    s3: S3Server, cluster: Cluster, fuseml, model_url: str, results: Path, **extra: str
+) -> dict[str, str]:  # type: ignore[no-untyped-def]
     env = {
         **s3.env,
         "FUSEML_MODEL": model_url,
@@ -38,13 +39,24 @@ def step_env(s3: S3Server, cluster: Cluster, fuseml, model_url: str, results: Pa
 @pytest.mark.parametrize(
     ("model", "engine", "path"),
     [
-        ("sklearn_pickle", "sklearn", "/v1/models/mlflow-project-01-iris-codeset-mlflow-e2e:predict"),
+        (
+            "sklearn_pickle",
+            "sklearn",
+            "/v1/models/mlflow-project-01-iris-codeset-mlflow-e2e:predict",
+        ),
         ("onnx", "triton", "/v2/models/mlflow-project-01-iris-codeset-mlflow-e2e/infer"),
         ("tf_module", "tensorflow", "/v1/models/mlflow-project-01-iris-codeset-mlflow-e2e:predict"),
     ],
 )
 def test_run_deploys_registers_and_outputs_the_url(
-    s3: S3Server, s3_model, cluster: Cluster, fuseml, tmp_path: Path, model: str, engine: str, path: str
+    s3: S3Server,
+    s3_model,
+    cluster: Cluster,
+    fuseml,
+    tmp_path: Path,
+    model: str,
+    engine: str,
+    path: str,
 ) -> None:
     url = s3_model(model)
     results = tmp_path / "results"
@@ -76,18 +88,31 @@ def test_run_deploys_registers_and_outputs_the_url(
     record = fuseml.applications[app]
     assert record["url"] == expected_url and record["type"] == "predictor"
     assert record["workflow"] == WORKFLOW and record["k8s_namespace"] == NAMESPACE
-    assert {r["kind"] for r in record["k8s_resources"]} == {"InferenceService", "Secret", "ServiceAccount"}
+    assert {r["kind"] for r in record["k8s_resources"]} == {
+        "InferenceService",
+        "Secret",
+        "ServiceAccount",
+    }
     assert SECRET_KEY not in done.stdout + done.stderr
 
 
-def test_rerun_changes_nothing_and_new_version_updates(s3: S3Server, s3_model, cluster: Cluster, fuseml, tmp_path: Path) -> None:
+def test_rerun_changes_nothing_and_new_version_updates(
+    s3: S3Server, s3_model, cluster: Cluster, fuseml, tmp_path: Path
+) -> None:
     url = s3_model("sklearn_pickle")
     env = step_env(s3, cluster, fuseml, url, tmp_path / "r", FUSEML_APP_NAME="iris")
     work = codeset(tmp_path)
     assert run_cli("run", env=env, cwd=work).code == 0
     api = cluster.api
     first = api.get_object("inferenceservices", NAMESPACE, "iris")  # type: ignore[attr-defined]
-    writes = {k: api.write_count(k, NAMESPACE, n) for k, n in (("inferenceservices", "iris"), ("secrets", "iris-kserve"), ("serviceaccounts", "iris-kserve"))}  # type: ignore[attr-defined]
+    writes = {
+        k: api.write_count(k, NAMESPACE, n)
+        for k, n in (
+            ("inferenceservices", "iris"),
+            ("secrets", "iris-kserve"),
+            ("serviceaccounts", "iris-kserve"),
+        )
+    }  # type: ignore[attr-defined]
 
     again = run_cli("run", "--output", "json", env=env, cwd=work)
     assert again.code == 0, again.stderr
@@ -95,7 +120,14 @@ def test_rerun_changes_nothing_and_new_version_updates(s3: S3Server, s3_model, c
     assert data["changed"] == [] and data["copied"] == []
     second = api.get_object("inferenceservices", NAMESPACE, "iris")  # type: ignore[attr-defined]
     assert second["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
-    assert {k: api.write_count(k, NAMESPACE, n) for k, n in (("inferenceservices", "iris"), ("secrets", "iris-kserve"), ("serviceaccounts", "iris-kserve"))} == writes  # type: ignore[attr-defined]
+    assert {
+        k: api.write_count(k, NAMESPACE, n)
+        for k, n in (
+            ("inferenceservices", "iris"),
+            ("secrets", "iris-kserve"),
+            ("serviceaccounts", "iris-kserve"),
+        )
+    } == writes  # type: ignore[attr-defined]
 
     # A new model version: the service is updated and the step waits for the new generation.
     new_url = s3_model("sklearn_pickle")
@@ -108,11 +140,15 @@ def test_rerun_changes_nothing_and_new_version_updates(s3: S3Server, s3_model, c
     assert json.loads(updated.stdout)["changed"] == ["InferenceService/iris"]
 
 
-def test_failing_model_load_fails_fast_with_the_cause(s3: S3Server, s3_model, cluster: Cluster, fuseml, tmp_path: Path, bucket: str) -> None:
+def test_failing_model_load_fails_fast_with_the_cause(
+    s3: S3Server, s3_model, cluster: Cluster, fuseml, tmp_path: Path, bucket: str
+) -> None:
     url = s3_model("sklearn_pickle")
     key = url.split(bucket + "/", 1)[1] + "/model.pkl"
     s3.client().put_object(Bucket=bucket, Key=key, Body=b"this is not a pickle")
-    env = step_env(s3, cluster, fuseml, url, tmp_path / "r", FUSEML_APP_NAME="broken", FUSEML_TIMEOUT="300")
+    env = step_env(
+        s3, cluster, fuseml, url, tmp_path / "r", FUSEML_APP_NAME="broken", FUSEML_TIMEOUT="300"
+    )
     import time
 
     start = time.monotonic()
@@ -120,23 +156,36 @@ def test_failing_model_load_fails_fast_with_the_cause(s3: S3Server, s3_model, cl
     assert time.monotonic() - start < 60
     assert done.code == 1
     lines = done.stderr.strip().splitlines()
-    assert lines[-1].startswith("error: InferenceService fuseml-workloads/broken failed: ModelLoadFailed")
+    assert lines[-1].startswith(
+        "error: InferenceService fuseml-workloads/broken failed: ModelLoadFailed"
+    )
     assert "Traceback" not in done.stderr
     assert "broken" not in fuseml.applications
 
 
-def test_image_pull_failure_fails_before_the_timeout(s3: S3Server, s3_model, cluster: Cluster, fuseml, tmp_path: Path) -> None:
+def test_image_pull_failure_fails_before_the_timeout(
+    s3: S3Server, s3_model, cluster: Cluster, fuseml, tmp_path: Path
+) -> None:
     cluster.missing_images.add("kserve/sklearnserver:v9.9.9-missing")
-    env = step_env(s3, cluster, fuseml, s3_model("sklearn_pickle"), tmp_path / "r", FUSEML_APP_NAME="pull", FUSEML_RUNTIME_VERSION="v9.9.9-missing")
+    env = step_env(
+        s3,
+        cluster,
+        fuseml,
+        s3_model("sklearn_pickle"),
+        tmp_path / "r",
+        FUSEML_APP_NAME="pull",
+        FUSEML_RUNTIME_VERSION="v9.9.9-missing",
+    )
     done = run_cli("run", env=env, cwd=codeset(tmp_path))
     assert done.code == 1
     assert "ImagePullBackOff" in done.stderr and "v9.9.9-missing" in done.stderr
 
 
-def test_legacy_spec_style_on_a_cluster_without_serving_runtimes(s3: S3Server, s3_model, tmp_path: Path, fuseml) -> None:  # type: ignore[no-untyped-def]
-    from servers.k8s_api import KubeApiServer, crd_available
-
+def test_legacy_spec_style_on_a_cluster_without_serving_runtimes(
+    s3: S3Server, s3_model, tmp_path: Path, fuseml
+) -> None:  # type: ignore[no-untyped-def]
     from conftest import load_in_subprocess
+    from servers.k8s_api import KubeApiServer, crd_available
     from servers.kserve_controller import KServeController
 
     if not crd_available():
@@ -145,11 +194,28 @@ def test_legacy_spec_style_on_a_cluster_without_serving_runtimes(s3: S3Server, s
         KServeController(api, load_in_subprocess).attach()
         kubeconfig = api.write_kubeconfig(tmp_path / "kc")
         env = {**s3.env, "KUBECONFIG": str(kubeconfig)}
-        done = run_cli("deploy", "--model", s3_model("sklearn_pickle"), "--app-name", "legacy", "-n", NAMESPACE, "--output", "json", env=env)
+        done = run_cli(
+            "deploy",
+            "--model",
+            s3_model("sklearn_pickle"),
+            "--app-name",
+            "legacy",
+            "-n",
+            NAMESPACE,
+            "--output",
+            "json",
+            env=env,
+        )
         assert done.code == 0, done.stderr
         assert json.loads(done.stdout)["spec_style"] == "legacy"
         assert json.loads(done.stdout)["registered"] is False  # no FuseML server given
-        sent = [r for r in api.requests if r.method == "PATCH" and r.path.endswith("inferenceservices/legacy")]
+        sent = [
+            r
+            for r in api.requests
+            if r.method == "PATCH" and r.path.endswith("inferenceservices/legacy")
+        ]
         assert sent and all(r.content_type == "application/apply-patch+yaml" for r in sent)
         stored = api.get_object("inferenceservices", NAMESPACE, "legacy")
-        assert stored["spec"]["predictor"]["model"]["modelFormat"]["name"] == "sklearn"  # rewritten by the webhook
+        assert (
+            stored["spec"]["predictor"]["model"]["modelFormat"]["name"] == "sklearn"
+        )  # rewritten by the webhook

@@ -51,9 +51,10 @@ def _configure_logging(verbose: bool, redactor: Redactor) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     log.setLevel(logging.DEBUG if verbose else logging.INFO)
-    if verbose:  # boto3 and urllib3 debug logs carry signed headers: keep them at INFO
-        for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
-            logging.getLogger(noisy).setLevel(logging.INFO)
+    # Third-party chatter (urllib3 retry warnings, ...) stays out of normal output; our own
+    # messages say what failed. Their debug logs carry signed headers: never below INFO.
+    for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "kubernetes"):
+        logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.ERROR)
 
 
 def _emit(args: argparse.Namespace, redactor: Redactor, data: dict[str, Any], human: str) -> None:
@@ -209,7 +210,9 @@ def cmd_deploy(args: argparse.Namespace, redactor: Redactor) -> int:
         force=args.force,
         fuseml_url=args.fuseml_url or None,
         fuseml_verify_tls=parse_bool(
-            "KSERVE_PREDICTOR_FUSEML_VERIFY_TLS", env.get("KSERVE_PREDICTOR_FUSEML_VERIFY_TLS"), True
+            "KSERVE_PREDICTOR_FUSEML_VERIFY_TLS",
+            env.get("KSERVE_PREDICTOR_FUSEML_VERIFY_TLS"),
+            True,
         ),
         s3=S3Settings.from_env(),
         kubeconfig=args.kubeconfig,
@@ -230,10 +233,13 @@ def cmd_status(args: argparse.Namespace, redactor: Redactor) -> int:
 
     status = service_status(_cluster(args), args.namespace, args.name, args.fuseml_url or None)
     if status is None:
-        raise UsageError(f"no InferenceService {args.namespace}/{args.name}; check the name and --namespace")
+        raise UsageError(
+            f"no InferenceService {args.namespace}/{args.name}; check the name and --namespace"
+        )
     lines = [
         f"name:            {status['name']} ({status['namespace']})",
-        f"ready:           {status['ready']}" + (f" ({status['problem']})" if status["problem"] else ""),
+        f"ready:           {status['ready']}"
+        + (f" ({status['problem']})" if status["problem"] else ""),
         f"engine:          {status['engine'] or 'unknown'} (protocol {status['protocol']})",
         f"storage:         {status['storage_uri']}",
         f"prediction URL:  {status['prediction_url'] or '-'}",
@@ -247,7 +253,9 @@ def cmd_delete(args: argparse.Namespace, redactor: Redactor) -> int:
     from .lifecycle import delete_service
 
     removed = delete_service(_cluster(args), args.namespace, args.name, args.fuseml_url or None)
-    human = "\n".join(f"deleted {item}" for item in removed) or f"nothing named {args.name} to delete"
+    human = (
+        "\n".join(f"deleted {item}" for item in removed) or f"nothing named {args.name} to delete"
+    )
     _emit(args, redactor, {"deleted": removed}, human)
     return 0
 
@@ -305,28 +313,71 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_convert)
 
     cluster = argparse.ArgumentParser(add_help=False)
-    cluster.add_argument("--namespace", "-n", default=os.environ.get("FUSEML_ENV_WORKFLOW_NAMESPACE") or "default")
-    cluster.add_argument("--kubeconfig", default=None, help="kubeconfig path (default: in-cluster, then $KUBECONFIG)")
-    cluster.add_argument("--insecure-skip-tls-verify", action="store_true", help="do not verify the API server's certificate")
-    cluster.add_argument("--fuseml-url", default=os.environ.get("FUSEML_SERVER_URL", ""), help="FuseML server (default: $FUSEML_SERVER_URL; none: no registration)")
+    cluster.add_argument(
+        "--namespace", "-n", default=os.environ.get("FUSEML_ENV_WORKFLOW_NAMESPACE") or "default"
+    )
+    cluster.add_argument(
+        "--kubeconfig", default=None, help="kubeconfig path (default: in-cluster, then $KUBECONFIG)"
+    )
+    cluster.add_argument(
+        "--insecure-skip-tls-verify",
+        action="store_true",
+        help="do not verify the API server's certificate",
+    )
+    cluster.add_argument(
+        "--fuseml-url",
+        default=os.environ.get("FUSEML_SERVER_URL", ""),
+        help="FuseML server (default: $FUSEML_SERVER_URL; none: no registration)",
+    )
 
-    p = sub.add_parser("run", parents=[common], help="the FuseML step: deploy from FUSEML_* environment variables")
+    p = sub.add_parser(
+        "run", parents=[common], help="the FuseML step: deploy from FUSEML_* environment variables"
+    )
     p.set_defaults(handler=cmd_run)
 
-    p = sub.add_parser("deploy", parents=[common, cluster], help="deploy a model to KServe and print its prediction URL")
+    p = sub.add_parser(
+        "deploy",
+        parents=[common, cluster],
+        help="deploy a model to KServe and print its prediction URL",
+    )
     p.add_argument("--model", required=True, help="model URL (s3://…, models:/…, runs:/…)")
-    p.add_argument("--predictor", default=AUTO, help=f"{AUTO} (default) or one of: {', '.join(ENGINES)}")
+    p.add_argument(
+        "--predictor", default=AUTO, help=f"{AUTO} (default) or one of: {', '.join(ENGINES)}"
+    )
     p.add_argument("--app-name", default=None, help="application and InferenceService name")
     p.add_argument("--runtime-version", default=None, help="runtime image tag")
-    p.add_argument("--resources-limits", default=None, help="YAML/JSON mapping merged over the default limits, e.g. '{nvidia.com/gpu: 1}'")
-    p.add_argument("--workflow", default=os.environ.get("FUSEML_ENV_WORKFLOW_NAME", ""), help="FuseML workflow name (labels, registration)")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for readiness (default 600)")
-    p.add_argument("--spec-style", choices=("auto", "model", "legacy"), default="auto", help="predictor.model or legacy framework fields (default: probe the cluster)")
-    p.add_argument("--dry-run", action="store_true", help="write nothing; print the plan and the manifests")
-    p.add_argument("--force", action="store_true", help="adopt an InferenceService of this name created by someone else")
+    p.add_argument(
+        "--resources-limits",
+        default=None,
+        help="YAML/JSON mapping merged over the default limits, e.g. '{nvidia.com/gpu: 1}'",
+    )
+    p.add_argument(
+        "--workflow",
+        default=os.environ.get("FUSEML_ENV_WORKFLOW_NAME", ""),
+        help="FuseML workflow name (labels, registration)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds to wait for readiness (default 600)"
+    )
+    p.add_argument(
+        "--spec-style",
+        choices=("auto", "model", "legacy"),
+        default="auto",
+        help="predictor.model or legacy framework fields (default: probe the cluster)",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="write nothing; print the plan and the manifests"
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="adopt an InferenceService of this name created by someone else",
+    )
     p.set_defaults(handler=cmd_deploy)
 
-    p = sub.add_parser("status", parents=[common, cluster], help="show a deployment and its prediction URL")
+    p = sub.add_parser(
+        "status", parents=[common, cluster], help="show a deployment and its prediction URL"
+    )
     p.add_argument("name")
     p.set_defaults(handler=cmd_status)
     p = sub.add_parser("delete", parents=[common, cluster], help="delete a deployment (idempotent)")

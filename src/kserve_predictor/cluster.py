@@ -299,14 +299,18 @@ class Cluster:
                         break
                     resource_version = obj["metadata"]["resourceVersion"]
                     if event["type"] == "DELETED":
-                        raise NotReady(f"InferenceService {namespace}/{name} was deleted while waiting")
+                        raise NotReady(
+                            f"InferenceService {namespace}/{name} was deleted while waiting"
+                        )
                     saw_event = True
                     yield obj
             except ApiException as e:
                 if e.status == 410:
                     resource_version = None
                 elif e.status not in _RETRYABLE:
-                    raise api_error(f"watch InferenceService {namespace}/{name}", e, self.host) from e
+                    raise api_error(
+                        f"watch InferenceService {namespace}/{name}", e, self.host
+                    ) from e
                 time.sleep(0.5)
             except TransportError as e:  # dropped watch: resume from the last version
                 log.debug("watch dropped (%s); resuming", type(e).__name__)

@@ -126,7 +126,11 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
         if _version(before) != _version(stored):
             result.changed.append(f"{manifest['kind']}/{manifest['metadata']['name']}")
     generation = int(stored["metadata"].get("generation") or 1)
-    log.info("applied %s; waiting for generation %d to be ready", ", ".join(result.changed) or "no change", generation)
+    log.info(
+        "applied %s; waiting for generation %d to be ready",
+        ", ".join(result.changed) or "no change",
+        generation,
+    )
 
     # 5. Wait until KServe serves this generation.
     isvc = cluster.wait_ready(settings.namespace, app, generation, settings.timeout)
@@ -212,7 +216,9 @@ def _manifests(
 
 def _storage_uri(isvc: dict[str, Any]) -> str:
     predictor = isvc["spec"]["predictor"]
-    implementation = next(v for k, v in predictor.items() if isinstance(v, dict) and "storageUri" in v)
+    implementation = next(
+        v for k, v in predictor.items() if isinstance(v, dict) and "storageUri" in v
+    )
     return str(implementation["storageUri"])
 
 

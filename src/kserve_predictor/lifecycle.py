@@ -16,7 +16,10 @@ def engine_of(isvc: dict[str, Any]) -> tuple[Engine | None, str, str]:
     for key, value in predictor.items():
         if isinstance(value, dict) and "storageUri" in value:
             fmt = (value.get("modelFormat") or {}).get("name") if key == "model" else key
-            engine = next((e for e in ENGINES.values() if e.model_format == fmt or e.legacy_field == fmt), None)
+            engine = next(
+                (e for e in ENGINES.values() if e.model_format == fmt or e.legacy_field == fmt),
+                None,
+            )
             protocol = str(value.get("protocolVersion") or (engine.protocol if engine else "v1"))
             return engine, protocol, str(value["storageUri"])
     return None, "", ""
@@ -31,7 +34,10 @@ def service_status(
     engine, protocol, storage = engine_of(isvc)
     status = isvc.get("status") or {}
     generation = int(isvc.get("metadata", {}).get("generation") or 1)
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
     ready = ready and int(status.get("observedGeneration") or 0) >= generation
     url = str(status.get("url") or "")
     fuseml = None
@@ -54,7 +60,9 @@ def service_status(
     }
 
 
-def delete_service(cluster: Cluster, namespace: str, name: str, fuseml_url: str | None) -> list[str]:
+def delete_service(
+    cluster: Cluster, namespace: str, name: str, fuseml_url: str | None
+) -> list[str]:
     """Delete the InferenceService, its credentials and its FuseML record; gone is fine."""
     removed = []
     for kind, object_name in (

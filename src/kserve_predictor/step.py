@@ -7,15 +7,17 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .errors import UsageError
+from .fuseml import DEFAULT_FUSEML_URL
 from .naming import Origin, check_app_name
 from .settings import DeploySettings, S3Settings, parse_bool
 
-DEFAULT_FUSEML_URL = "http://fuseml-core.fuseml-core.svc.cluster.local:80"
 DEFAULT_RESULTS_DIR = "/tekton/results"
 _POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
-def settings_from_env(env: Mapping[str, str] | None = None, workdir: Path | None = None) -> DeploySettings:
+def settings_from_env(
+    env: Mapping[str, str] | None = None, workdir: Path | None = None
+) -> DeploySettings:
     """Build the deployment from FUSEML_* variables and the codeset working directory."""
     env = os.environ if env is None else env
     workdir = workdir or Path.cwd()
@@ -25,7 +27,9 @@ def settings_from_env(env: Mapping[str, str] | None = None, workdir: Path | None
 
     model = get("FUSEML_MODEL")
     if not model:
-        raise UsageError("FUSEML_MODEL is empty; pass the trainer's model URL as the step's 'model' input")
+        raise UsageError(
+            "FUSEML_MODEL is empty; pass the trainer's model URL as the step's 'model' input"
+        )
     workflow = get("FUSEML_ENV_WORKFLOW_NAME")
     origin = Origin.from_codeset_dir(workdir, workflow)
     given_name = get("FUSEML_APP_NAME")
@@ -48,7 +52,9 @@ def settings_from_env(env: Mapping[str, str] | None = None, workdir: Path | None
         force=parse_bool("FUSEML_FORCE", env.get("FUSEML_FORCE"), False),
         fuseml_url=get("FUSEML_SERVER_URL") or DEFAULT_FUSEML_URL,
         fuseml_verify_tls=parse_bool(
-            "KSERVE_PREDICTOR_FUSEML_VERIFY_TLS", env.get("KSERVE_PREDICTOR_FUSEML_VERIFY_TLS"), True
+            "KSERVE_PREDICTOR_FUSEML_VERIFY_TLS",
+            env.get("KSERVE_PREDICTOR_FUSEML_VERIFY_TLS"),
+            True,
         ),
         s3=S3Settings.from_env(env),
         kubeconfig=get("KUBECONFIG") or None,

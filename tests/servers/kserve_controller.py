@@ -42,10 +42,16 @@ class LoadFailed(Exception):
 
 
 def load_runtimes() -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(RUNTIMES_FILE.read_text()) if d and d.get("kind") == "ClusterServingRuntime"]
+    return [
+        d
+        for d in yaml.safe_load_all(RUNTIMES_FILE.read_text())
+        if d and d.get("kind") == "ClusterServingRuntime"
+    ]
 
 
-def select_runtime(runtimes: list[dict[str, Any]], fmt: str, protocol: str, explicit: str | None) -> dict[str, Any] | None:
+def select_runtime(
+    runtimes: list[dict[str, Any]], fmt: str, protocol: str, explicit: str | None
+) -> dict[str, Any] | None:
     """KServe's choice: the named runtime, else the highest-priority autoSelect runtime that
     supports the format and the protocol."""
     if explicit:
@@ -104,34 +110,82 @@ class KServeController:
             self._fail(namespace, name, generation, "InternalError", f"simulation error: {e}")
 
     def _reconcile(self, namespace: str, name: str, isvc: dict[str, Any], generation: int) -> None:
-        self._status(namespace, name, generation, ready="Unknown", transition="InProgress", reason="InProgress")
+        self._status(
+            namespace,
+            name,
+            generation,
+            ready="Unknown",
+            transition="InProgress",
+            reason="InProgress",
+        )
         model = isvc["spec"]["predictor"]["model"]
         fmt = model["modelFormat"]["name"]
         protocol = model.get("protocolVersion") or "v1"
         runtime = select_runtime(self.runtimes, fmt, protocol, model.get("runtime"))
         if runtime is None:
-            self._fail(namespace, name, generation, "NoSupportingRuntime", f"No runtime found to support predictor with model type: {fmt} and protocol {protocol}", transition="InvalidSpec")
+            self._fail(
+                namespace,
+                name,
+                generation,
+                "NoSupportingRuntime",
+                f"No runtime found to support predictor with model type: {fmt} and protocol {protocol}",
+                transition="InvalidSpec",
+            )
             return
         container = runtime["spec"]["containers"][0]
-        image = container["image"].rsplit(":", 1)[0] + ":" + model["runtimeVersion"] if model.get("runtimeVersion") else container["image"]
+        image = (
+            container["image"].rsplit(":", 1)[0] + ":" + model["runtimeVersion"]
+            if model.get("runtimeVersion")
+            else container["image"]
+        )
         if not self.image_exists(image):
-            self._pod(namespace, name, "kserve-container", {"waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}})
+            self._pod(
+                namespace,
+                name,
+                "kserve-container",
+                {
+                    "waiting": {
+                        "reason": "ImagePullBackOff",
+                        "message": f'Back-off pulling image "{image}"',
+                    }
+                },
+            )
             return  # a real cluster keeps retrying the pull; the isvc stays InProgress
         try:
             folder = self._storage_initializer(namespace, isvc, model["storageUri"], generation)
         except Exception as e:
-            self._pod(namespace, name, "storage-initializer", {"terminated": {"reason": "Error", "exitCode": 1, "message": str(e)[:300]}}, init=True)
-            self._fail(namespace, name, generation, "ModelLoadFailed", f"storage initializer: {e}", exit_code=1)
+            self._pod(
+                namespace,
+                name,
+                "storage-initializer",
+                {"terminated": {"reason": "Error", "exitCode": 1, "message": str(e)[:300]}},
+                init=True,
+            )
+            self._fail(
+                namespace,
+                name,
+                generation,
+                "ModelLoadFailed",
+                f"storage initializer: {e}",
+                exit_code=1,
+            )
             return
         try:
             url = self.serve(runtime["metadata"]["name"], folder, name, isvc)
         except Exception as e:
-            self._pod(namespace, name, "kserve-container", {"terminated": {"reason": "Error", "exitCode": 1, "message": str(e)[:300]}})
+            self._pod(
+                namespace,
+                name,
+                "kserve-container",
+                {"terminated": {"reason": "Error", "exitCode": 1, "message": str(e)[:300]}},
+            )
             self._fail(namespace, name, generation, "ModelLoadFailed", str(e)[:500], exit_code=1)
             return
         self._ready(namespace, name, generation, url)
 
-    def _storage_initializer(self, namespace: str, isvc: dict[str, Any], uri: str, generation: int) -> Path:
+    def _storage_initializer(
+        self, namespace: str, isvc: dict[str, Any], uri: str, generation: int
+    ) -> Path:
         """Download storageUri with the ServiceAccount's S3 Secret, as KServe's initializer does."""
         import boto3
 
@@ -175,7 +229,17 @@ class KServeController:
 
     # --- status writes ---------------------------------------------------------------------
 
-    def _status(self, namespace: str, name: str, generation: int, *, ready: str, transition: str, reason: str = "", extra: dict[str, Any] | None = None) -> None:
+    def _status(
+        self,
+        namespace: str,
+        name: str,
+        generation: int,
+        *,
+        ready: str,
+        transition: str,
+        reason: str = "",
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         condition = {"type": "Ready", "status": ready, "lastTransitionTime": "2026-01-01T00:00:00Z"}
         if reason:
             condition["reason"] = reason
@@ -193,12 +257,35 @@ class KServeController:
                 status[key] = value
         self.api.update_status("inferenceservices", namespace, name, status)
 
-    def _fail(self, namespace: str, name: str, generation: int, reason: str, message: str, transition: str = "BlockedByFailedLoad", exit_code: int | None = None) -> None:
+    def _fail(
+        self,
+        namespace: str,
+        name: str,
+        generation: int,
+        reason: str,
+        message: str,
+        transition: str = "BlockedByFailedLoad",
+        exit_code: int | None = None,
+    ) -> None:
         failure: dict[str, Any] = {"reason": reason, "message": message}
         if exit_code is not None:
             failure["exitCode"] = exit_code
-        predictor = {"type": "PredictorReady", "status": "False", "reason": reason, "message": message, "lastTransitionTime": "2026-01-01T00:00:00Z"}
-        self._status(namespace, name, generation, ready="False", transition=transition, reason=reason, extra={"conditions": [predictor], "modelStatus": {"lastFailureInfo": failure}})
+        predictor = {
+            "type": "PredictorReady",
+            "status": "False",
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+        }
+        self._status(
+            namespace,
+            name,
+            generation,
+            ready="False",
+            transition=transition,
+            reason=reason,
+            extra={"conditions": [predictor], "modelStatus": {"lastFailureInfo": failure}},
+        )
 
     def _ready(self, namespace: str, name: str, generation: int, url: str) -> None:
         host = f"{name}.{namespace}.{self.domain}"
@@ -210,18 +297,42 @@ class KServeController:
             "observedGeneration": generation,
             "url": url or f"http://{host}",
             "address": {"url": f"http://{name}-predictor.{namespace}.svc.cluster.local"},
-            "conditions": [*conditions, {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
-            "modelStatus": {"transitionStatus": "UpToDate", "states": {"activeModelState": "Loaded", "targetModelState": "Loaded"}},
+            "conditions": [
+                *conditions,
+                {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"},
+            ],
+            "modelStatus": {
+                "transitionStatus": "UpToDate",
+                "states": {"activeModelState": "Loaded", "targetModelState": "Loaded"},
+            },
         }
         self.api.update_status("inferenceservices", namespace, name, status)
 
-    def _pod(self, namespace: str, name: str, container: str, state: dict[str, Any], init: bool = False) -> None:
-        statuses = [{"name": container, "state": state, "ready": False, "restartCount": 1, "image": "x", "imageID": ""}]
+    def _pod(
+        self, namespace: str, name: str, container: str, state: dict[str, Any], init: bool = False
+    ) -> None:
+        statuses = [
+            {
+                "name": container,
+                "state": state,
+                "ready": False,
+                "restartCount": 1,
+                "image": "x",
+                "imageID": "",
+            }
+        ]
         pod = {
             "apiVersion": "v1",
             "kind": "Pod",
-            "metadata": {"name": f"{name}-predictor-00001-deployment-abc12", "namespace": namespace, "labels": {"serving.kserve.io/inferenceservice": name}},
+            "metadata": {
+                "name": f"{name}-predictor-00001-deployment-abc12",
+                "namespace": namespace,
+                "labels": {"serving.kserve.io/inferenceservice": name},
+            },
             "spec": {"containers": [{"name": "kserve-container", "image": "x"}]},
-            "status": {"phase": "Pending", ("initContainerStatuses" if init else "containerStatuses"): statuses},
+            "status": {
+                "phase": "Pending",
+                ("initContainerStatuses" if init else "containerStatuses"): statuses,
+            },
         }
         self.api.put_object("pods", pod)
