@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -143,7 +144,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
 
 # --- cluster, KServe and FuseML test servers ------------------------------------------------
 
-RUNTIME_LOADERS = {
+RUNTIME_ENGINES = {
     "kserve-sklearnserver": "sklearn",
     "kserve-xgbserver": "xgboost",
     "kserve-lgbserver": "lightgbm",
@@ -153,18 +154,45 @@ RUNTIME_LOADERS = {
 }
 
 
-def load_in_subprocess(runtime: str, folder: Path, name: str, isvc: dict) -> str:  # type: ignore[type-arg]
-    """The simulation's default runtime: load the layout as the runtime does (a real load)."""
-    done = subprocess.run(
-        [sys.executable, str(TESTS / "runtime_loaders.py"), RUNTIME_LOADERS[runtime], str(folder)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if done.returncode != 0:
-        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-        raise RuntimeError(lines[-1] if lines else f"exit {done.returncode}")
-    return ""  # no URL of its own: the controller sets http://<name>.<namespace>.example.com
+class LocalRuntimes:
+    """The simulation's runtime: the layout KServe would download, served by our local model
+    server (kserve.ModelServer) on loopback, so predictions really go to the URL it reports."""
+
+    def __init__(self) -> None:
+        self.processes: list[subprocess.Popen] = []  # type: ignore[type-arg]
+
+    def __call__(self, runtime: str, folder: Path, name: str, isvc: dict) -> str:  # type: ignore[type-arg]
+        import requests
+
+        port = free_port()
+        log = folder.parent / f"{folder.name}.log"
+        with open(log, "wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "kserve_predictor.serving.server", "--engine", RUNTIME_ENGINES[runtime],
+                 "--folder", str(folder), "--name", name, "--port", str(port)],
+                stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        self.processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            if process.poll() is not None:
+                lines = [line for line in log.read_text().splitlines() if line.strip()]
+                raise RuntimeError(
+                    (lines or ["the model server exited"])[-1].removeprefix("error: ")
+                )
+            try:
+                if requests.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                    return url
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("the model server did not become ready")
+
+    def close(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.wait(timeout=20)
 
 
 @dataclass
@@ -186,13 +214,15 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     missing: set[str] = set()
     api = KubeApiServer(namespaces=("default", "fuseml-workloads"))
     api.start()
+    runtimes = LocalRuntimes()
     controller = KServeController(
-        api, load_in_subprocess, image_exists=lambda image: image not in missing
+        api, runtimes, image_exists=lambda image: image not in missing
     ).attach()
     kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", "default")
     yield Cluster(api, controller, kubeconfig, missing)
-    controller.close()
     api.stop()
+    runtimes.close()
+    controller.close()
 
 
 @pytest.fixture

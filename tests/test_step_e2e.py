@@ -4,10 +4,32 @@ server with the KServe controller simulation, moto's S3 server and the FuseML te
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
+import requests
 from conftest import SECRET_KEY, Cluster, S3Server, codeset, run_cli
+
+ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
+REQUESTS = {
+    "sklearn": {"instances": ROWS},
+    "tensorflow": {"instances": ROWS},
+    "triton": {
+        "inputs": [{"name": "X", "shape": [2, 4], "datatype": "FP32", "data": sum(ROWS, [])}]
+    },
+}
+
+
+def check_answer(engine: str, answer: dict) -> None:  # type: ignore[type-arg]
+    if engine == "sklearn":
+        assert answer == {"predictions": [0, 2]}
+    elif engine == "tensorflow":  # the model doubles its input
+        assert answer["predictions"] == [[pytest.approx(2 * v) for v in row] for row in ROWS]
+    else:
+        outputs = {o["name"]: o for o in answer["outputs"]}
+        assert outputs["label"]["data"] == [0, 2] and outputs["probabilities"]["shape"] == [2, 3]
+
 
 WORKFLOW = "mlflow-e2e"
 NAMESPACE = "fuseml-workloads"
@@ -64,9 +86,12 @@ def test_run_deploys_registers_and_outputs_the_url(
     done = run_cli("run", env=env, cwd=codeset(tmp_path))
     assert done.code == 0, done.stderr
     app = "mlflow-project-01-iris-codeset-mlflow-e2e"
-    expected_url = f"http://{app}.{NAMESPACE}.example.com{path}"
-    assert done.stdout.strip() == expected_url
+    expected_url = done.stdout.strip()
+    assert re.fullmatch(rf"http://127\.0\.0\.1:\d+{re.escape(path)}", expected_url)
     assert (results / "prediction-url").read_text() == expected_url
+    # The URL the step printed answers real predictions, in the engine's protocol.
+    answer = requests.post(expected_url, json=REQUESTS[engine], timeout=30).json()
+    check_answer(engine, answer)
 
     api = cluster.api
     isvc = api.get_object("inferenceservices", NAMESPACE, app)  # type: ignore[attr-defined]
@@ -184,14 +209,15 @@ def test_image_pull_failure_fails_before_the_timeout(
 def test_legacy_spec_style_on_a_cluster_without_serving_runtimes(
     s3: S3Server, s3_model, tmp_path: Path, fuseml
 ) -> None:  # type: ignore[no-untyped-def]
-    from conftest import load_in_subprocess
+    from conftest import LocalRuntimes
     from servers.k8s_api import KubeApiServer, crd_available
     from servers.kserve_controller import KServeController
 
     if not crd_available():
         pytest.skip("../shared/kserve/crd is absent")
+    runtimes = LocalRuntimes()
     with KubeApiServer(serving_runtime_api=False, namespaces=("default", NAMESPACE)) as api:
-        KServeController(api, load_in_subprocess).attach()
+        KServeController(api, runtimes).attach()
         kubeconfig = api.write_kubeconfig(tmp_path / "kc")
         env = {**s3.env, "KUBECONFIG": str(kubeconfig)}
         done = run_cli(

@@ -170,6 +170,131 @@ def _deploy_and_report(args: argparse.Namespace, redactor: Redactor, settings: A
     return 0
 
 
+def cmd_serve(args: argparse.Namespace, redactor: Redactor) -> int:
+    from .serving.local import check_port_free, prediction_path, prepare
+    from .serving.server import build_model, serve
+    from .settings import S3Settings
+    from .smoke import build_request, curl_command, example_rows
+
+    s3 = S3Settings.from_env()
+    for secret in s3.secrets():
+        redactor.add(secret)
+    name = _checked_name(args.name or _name_from_url(args.model_url), "--name")
+    check_port_free(args.host, args.port)
+    layout = prepare(args.model_url, args.predictor, name, s3)
+    model = build_model(layout.engine.name, layout.folder, name)
+    model.load()
+    url = f"http://{_url_host(args.host)}:{args.port}{prediction_path(layout.engine, name)}"
+    print(
+        f"serving {layout.detection.info.url} as {name} ({layout.engine.name}, {layout.engine.protocol}) from {layout.folder}"
+    )
+    print(f"prediction URL: {url}")
+    rows = example_rows(layout.detection.location, layout.detection.info)
+    if rows is not None:
+        print(
+            "try it:\n  "
+            + curl_command(url, build_request(rows, layout.engine.protocol, layout.detection.info))
+        )
+    sys.stdout.flush()
+    serve(model, args.host, args.port)
+    return 0
+
+
+def _name_from_url(url: str) -> str:
+    """A readable default model name: the registered name, else the model folder's name."""
+    from .naming import sanitize
+
+    parts = [
+        p for p in url.replace("models:/", "").split("@")[0].replace("\\", "/").split("/") if p
+    ]
+    if url.startswith("models:/") and parts:
+        return sanitize(parts[0])
+    parts = [
+        p
+        for p in parts
+        if p not in ("artifacts", "model", "file:", "s3:") and not p.startswith("m-")
+    ]
+    return sanitize(parts[-1]) if parts else "model"
+
+
+def _checked_name(name: str, source: str) -> str:
+    from .naming import check_app_name
+
+    return check_app_name(name.strip(), source)
+
+
+def _url_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "") else (f"[{host}]" if ":" in host else host)
+
+
+def cmd_deploy_local(args: argparse.Namespace, redactor: Redactor, name: str) -> int:
+    from .serving.local import free_port, prepare, start_background
+    from .settings import S3Settings
+    from .smoke import build_request, example_rows, send
+
+    s3 = S3Settings.from_env()
+    for secret in s3.secrets():
+        redactor.add(secret)
+    if args.dry_run:
+        raise _usage("--dry-run applies to --target kserve; --target local writes only local files")
+    fuseml = None
+    if args.fuseml_url:
+        from .fuseml import FuseMLClient
+
+        fuseml = FuseMLClient(args.fuseml_url)
+        fuseml.ping()
+    layout = prepare(args.model, args.predictor, name, s3)
+    app = start_background(layout, args.host, args.port or free_port(args.host), args.model)
+    smoke = None
+    rows = (
+        example_rows(layout.detection.location, layout.detection.info) if args.smoke_test else None
+    )
+    if rows is not None:
+        body = build_request(rows, layout.engine.protocol, layout.detection.info)
+        smoke = send(app.prediction_url, body, len(rows), layout.engine.protocol)
+    registered = False
+    if fuseml is not None:
+        from .fuseml import Application
+
+        fuseml.register(
+            Application(
+                name=name,
+                description=f"local {layout.engine.name} predictor for {layout.detection.info.url}",
+                url=app.prediction_url,
+                workflow=args.workflow or "local",
+                k8s_namespace="local",
+                k8s_resources=[],  # nothing in Kubernetes to clean up
+            )
+        )
+        registered = True
+    data = {
+        "app_name": name,
+        "target": "local",
+        "engine": layout.engine.name,
+        "protocol": layout.engine.protocol,
+        "prediction_url": app.prediction_url,
+        "pid": app.pid,
+        "port": app.port,
+        "registered": registered,
+        "smoke_test": {"rows": smoke.rows, "latency_ms": round(smoke.latency_ms, 1)}
+        if smoke
+        else None,
+    }
+    human = (
+        f"{name} serving locally (pid {app.pid}, {layout.engine.name}, {layout.engine.protocol})"
+    )
+    if smoke:
+        human += f"\nsmoke test: {smoke.rows} rows answered in {smoke.latency_ms:.1f} ms"
+    _emit(args, redactor, data, human + "\n" + app.prediction_url)
+    return 0
+
+
+def _usage(message: str) -> Exception:
+    from .errors import UsageError
+
+    return UsageError(message)
+
+
 def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
     from .step import settings_from_env
 
@@ -192,6 +317,8 @@ def cmd_deploy(args: argparse.Namespace, redactor: Redactor) -> int:
         name, stable = origin.default_app_name()
     else:
         raise UsageError("--app-name is required outside a FuseML codeset; e.g. --app-name iris")
+    if args.target == "local":
+        return cmd_deploy_local(args, redactor, name)
     env = os.environ
     settings = DeploySettings(
         model_url=args.model,
@@ -217,6 +344,7 @@ def cmd_deploy(args: argparse.Namespace, redactor: Redactor) -> int:
         s3=S3Settings.from_env(),
         kubeconfig=args.kubeconfig,
         k8s_verify_tls=not args.insecure_skip_tls_verify,
+        smoke_test=args.smoke_test,
     )
     return _deploy_and_report(args, redactor, settings)
 
@@ -230,6 +358,35 @@ def _cluster(args: argparse.Namespace) -> Any:
 def cmd_status(args: argparse.Namespace, redactor: Redactor) -> int:
     from .errors import UsageError
     from .lifecycle import service_status
+    from .serving.local import describe, list_apps, load_app
+
+    if args.name is None:  # the local registry
+        apps = [describe(app) for app in list_apps()]
+        lines = [
+            f"{a['name']:<24} {'running' if a['running'] else 'stopped':<8} {a['engine']:<10} {a['prediction_url']}"
+            for a in apps
+        ]
+        _emit(args, redactor, {"local": apps}, "\n".join(lines) or "no local deployments")
+        return 0
+    local = load_app(args.name) if args.target in ("auto", "local") else None
+    if local is not None:
+        info = describe(local)
+        human = "\n".join(
+            [
+                f"name:            {local.name} (local, pid {local.pid})",
+                f"ready:           {info['running']}",
+                f"engine:          {local.engine} (protocol {local.protocol})",
+                f"model:           {local.model}",
+                f"prediction URL:  {local.prediction_url}",
+                f"log:             {local.log}",
+            ]
+        )
+        _emit(args, redactor, info, human)
+        return 0 if info["running"] else 1
+    if args.target == "local":
+        raise UsageError(
+            f"no local deployment named {args.name}; `kserve-predictor status` lists them"
+        )
 
     status = service_status(_cluster(args), args.namespace, args.name, args.fuseml_url or None)
     if status is None:
@@ -251,8 +408,21 @@ def cmd_status(args: argparse.Namespace, redactor: Redactor) -> int:
 
 def cmd_delete(args: argparse.Namespace, redactor: Redactor) -> int:
     from .lifecycle import delete_service
+    from .serving.local import load_app, stop
 
-    removed = delete_service(_cluster(args), args.namespace, args.name, args.fuseml_url or None)
+    local = load_app(args.name) if args.target in ("auto", "local") else None
+    if local is not None or args.target == "local":
+        removed = []
+        if local is not None:
+            stop(local)
+            removed.append(f"local server {args.name} (pid {local.pid})")
+        if args.fuseml_url:
+            from .fuseml import FuseMLClient
+
+            if FuseMLClient(args.fuseml_url).delete(args.name):
+                removed.append(f"FuseML application {args.name}")
+    else:
+        removed = delete_service(_cluster(args), args.namespace, args.name, args.fuseml_url or None)
     human = (
         "\n".join(f"deleted {item}" for item in removed) or f"nothing named {args.name} to delete"
     )
@@ -263,45 +433,73 @@ def cmd_delete(args: argparse.Namespace, redactor: Redactor) -> int:
 # --- parser -----------------------------------------------------------------------------
 
 
+# fmt: off  (a table of flags reads best one per line)
 def _parser() -> argparse.ArgumentParser:
     from .engines import AUTO, ENGINES
 
+    engines = f"{AUTO} (default) or one of: {', '.join(ENGINES)}"
     parser = argparse.ArgumentParser(
         prog="kserve-predictor",
         description="Deploy MLflow models to KServe (the FuseML KServe predictor step).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
+    add = common.add_argument
+    add(
         "-v",
         "--verbose",
         action="store_true",
         default=_env_verbose(),
         help="debug logs (secrets redacted)",
     )
-    common.add_argument(
-        "--output", choices=("human", "json"), default="human", help="output format"
-    )
+    add("--output", choices=("human", "json"), default="human", help="output format")
+
     model = argparse.ArgumentParser(add_help=False)
-    model.add_argument(
+    add = model.add_argument
+    add(
         "model_url",
         metavar="URL",
         help="s3://bucket/path, a local folder, models:/name/version or runs:/id/path",
     )
-    model.add_argument(
-        "--predictor", default=AUTO, help=f"{AUTO} (default) or one of: {', '.join(ENGINES)}"
-    )
-    model.add_argument(
+    add("--predictor", default=AUTO, help=engines)
+    add(
         "--runtime-version",
         default=None,
         help="runtime image tag (default: from the model, or the runtime's)",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    cluster = argparse.ArgumentParser(add_help=False)
+    add = cluster.add_argument
+    add("--namespace", "-n", default=os.environ.get("FUSEML_ENV_WORKFLOW_NAMESPACE") or "default")
+    add(
+        "--kubeconfig", default=None, help="kubeconfig path (default: in-cluster, then $KUBECONFIG)"
+    )
+    add(
+        "--insecure-skip-tls-verify",
+        action="store_true",
+        help="do not verify the API server's certificate",
+    )
+    add(
+        "--fuseml-url",
+        default=os.environ.get("FUSEML_SERVER_URL", ""),
+        help="FuseML server (default: $FUSEML_SERVER_URL; none: no registration)",
+    )
+
+    target = argparse.ArgumentParser(add_help=False)
+    target.add_argument(
+        "--target",
+        choices=("auto", "kserve", "local"),
+        default="auto",
+        help="auto: a local deployment of that name if there is one, else KServe",
+    )
+
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser(
         "detect", parents=[common, model], help="say what a model is and which engine serves it"
     )
     p.set_defaults(handler=cmd_detect)
+
     p = sub.add_parser(
         "convert", parents=[common, model], help="write the layout the engine's runtime loads"
     )
@@ -312,23 +510,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=cmd_convert)
 
-    cluster = argparse.ArgumentParser(add_help=False)
-    cluster.add_argument(
-        "--namespace", "-n", default=os.environ.get("FUSEML_ENV_WORKFLOW_NAMESPACE") or "default"
+    p = sub.add_parser(
+        "serve",
+        parents=[common, model],
+        help="serve a model locally with KServe's model server (foreground)",
     )
-    cluster.add_argument(
-        "--kubeconfig", default=None, help="kubeconfig path (default: in-cluster, then $KUBECONFIG)"
+    p.add_argument(
+        "--name", default=None, help="model name in the URL paths (default: from the model URL)"
     )
-    cluster.add_argument(
-        "--insecure-skip-tls-verify",
-        action="store_true",
-        help="do not verify the API server's certificate",
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
     )
-    cluster.add_argument(
-        "--fuseml-url",
-        default=os.environ.get("FUSEML_SERVER_URL", ""),
-        help="FuseML server (default: $FUSEML_SERVER_URL; none: no registration)",
-    )
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(handler=cmd_serve)
 
     p = sub.add_parser(
         "run", parents=[common], help="the FuseML step: deploy from FUSEML_* environment variables"
@@ -336,54 +530,73 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser(
-        "deploy",
-        parents=[common, cluster],
-        help="deploy a model to KServe and print its prediction URL",
+        "deploy", parents=[common, cluster], help="deploy a model and print its prediction URL"
     )
-    p.add_argument("--model", required=True, help="model URL (s3://…, models:/…, runs:/…)")
-    p.add_argument(
-        "--predictor", default=AUTO, help=f"{AUTO} (default) or one of: {', '.join(ENGINES)}"
+    add = p.add_argument
+    add(
+        "--model",
+        required=True,
+        help="model URL (s3://…, models:/…, runs:/…; a local folder with --target local)",
     )
-    p.add_argument("--app-name", default=None, help="application and InferenceService name")
-    p.add_argument("--runtime-version", default=None, help="runtime image tag")
-    p.add_argument(
+    add("--predictor", default=AUTO, help=engines)
+    add("--app-name", default=None, help="application and InferenceService name")
+    add("--runtime-version", default=None, help="runtime image tag")
+    add(
         "--resources-limits",
         default=None,
         help="YAML/JSON mapping merged over the default limits, e.g. '{nvidia.com/gpu: 1}'",
     )
-    p.add_argument(
+    add(
         "--workflow",
         default=os.environ.get("FUSEML_ENV_WORKFLOW_NAME", ""),
         help="FuseML workflow name (labels, registration)",
     )
-    p.add_argument(
-        "--timeout", type=float, default=600.0, help="seconds to wait for readiness (default 600)"
-    )
-    p.add_argument(
+    add("--timeout", type=float, default=600.0, help="seconds to wait for readiness (default 600)")
+    add(
         "--spec-style",
         choices=("auto", "model", "legacy"),
         default="auto",
         help="predictor.model or legacy framework fields (default: probe the cluster)",
     )
-    p.add_argument(
-        "--dry-run", action="store_true", help="write nothing; print the plan and the manifests"
-    )
-    p.add_argument(
+    add("--dry-run", action="store_true", help="write nothing; print the plan and the manifests")
+    add(
         "--force",
         action="store_true",
         help="adopt an InferenceService of this name created by someone else",
     )
+    add(
+        "--target",
+        choices=("kserve", "local"),
+        default="kserve",
+        help="KServe (default) or a managed local model server",
+    )
+    add("--host", default="127.0.0.1", help="--target local: address to bind (default 127.0.0.1)")
+    add("--port", type=int, default=0, help="--target local: port (default: a free one)")
+    add(
+        "--no-smoke-test",
+        dest="smoke_test",
+        action="store_false",
+        help="skip sending the input example after deploying",
+    )
     p.set_defaults(handler=cmd_deploy)
 
     p = sub.add_parser(
-        "status", parents=[common, cluster], help="show a deployment and its prediction URL"
+        "status",
+        parents=[common, cluster, target],
+        help="show a deployment and its prediction URL (no NAME: list local ones)",
     )
-    p.add_argument("name")
+    p.add_argument("name", nargs="?")
     p.set_defaults(handler=cmd_status)
-    p = sub.add_parser("delete", parents=[common, cluster], help="delete a deployment (idempotent)")
+
+    p = sub.add_parser(
+        "delete", parents=[common, cluster, target], help="delete a deployment (idempotent)"
+    )
     p.add_argument("name")
     p.set_defaults(handler=cmd_delete)
     return parser
+
+
+# fmt: on
 
 
 def _env_verbose() -> bool:

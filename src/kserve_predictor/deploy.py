@@ -41,6 +41,8 @@ class DeployResult:
     dry_run: bool = False
     changed: list[str] = field(default_factory=list)
     """Objects whose stored state this run changed."""
+    smoke_ms: float | None = None
+    """Latency of the smoke test's prediction, when one ran."""
 
     def as_dict(self) -> dict[str, Any]:
         conversion = self.conversion
@@ -58,6 +60,7 @@ class DeployResult:
             "changed": self.changed,
             "copied": conversion.copied if conversion else [],
             "skipped": conversion.skipped if conversion else [],
+            "smoke_test_ms": None if self.smoke_ms is None else round(self.smoke_ms, 1),
         }
 
 
@@ -141,6 +144,8 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
             "configure KServe's ingress domain"
         )
     result.prediction_url = prediction_url(result.url, engine, app)
+    if settings.smoke_test:
+        result.smoke_ms = _smoke_test(isvc, detection, engine, app)
 
     # 6. Register with FuseML; the service works even if this fails, so say where it is.
     if fuseml is not None:
@@ -161,6 +166,31 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
             raise FuseMLError(f"{e} (the service itself is up at {result.prediction_url})") from e
         result.registered = True
     return result
+
+
+def _smoke_test(
+    isvc: dict[str, Any], detection: Detection, engine: Engine, app: str
+) -> float | None:
+    """Send the input example; inside the cluster through the cluster-local address."""
+    import os
+
+    from .smoke import build_request, example_rows, send
+
+    rows = example_rows(detection.location, detection.info)
+    if rows is None:
+        log.info("the model has no input example: no smoke test")
+        return None
+    status = isvc.get("status") or {}
+    base = str(status.get("url") or "")
+    internal = str((status.get("address") or {}).get("url") or "")
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and internal:
+        base = internal
+    url = prediction_url(base, engine, app)
+    result = send(
+        url, build_request(rows, engine.protocol, detection.info), len(rows), engine.protocol
+    )
+    log.info("smoke test: %d rows answered in %.1f ms", result.rows, result.latency_ms)
+    return result.latency_ms
 
 
 def _fuseml_client(settings: DeploySettings) -> Any:

@@ -102,6 +102,8 @@ class DeploySettings:
     k8s_verify_tls: bool = True
     retry_seconds: float = 60.0
     """How long transient failures of S3, Kubernetes and FuseML are retried."""
+    smoke_test: bool = True
+    """Send the model's input example to the prediction URL after deploying (when it has one)."""
 
     def secrets(self) -> list[str]:
         return self.s3.secrets()

@@ -50,6 +50,7 @@ def settings_from_env(
         codeset=origin.codeset,
         timeout=_seconds(get("FUSEML_TIMEOUT") or "600", "FUSEML_TIMEOUT"),
         force=parse_bool("FUSEML_FORCE", env.get("FUSEML_FORCE"), False),
+        smoke_test=parse_bool("FUSEML_SMOKE_TEST", env.get("FUSEML_SMOKE_TEST"), True),
         fuseml_url=get("FUSEML_SERVER_URL") or DEFAULT_FUSEML_URL,
         fuseml_verify_tls=parse_bool(
             "KSERVE_PREDICTOR_FUSEML_VERIFY_TLS",

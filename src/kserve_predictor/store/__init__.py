@@ -8,6 +8,7 @@ so model bytes never pass through this process when the store can copy server-si
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 
@@ -48,6 +49,10 @@ class Store(Protocol):
 
     def delete(self, keys: list[str]) -> None:
         """Delete objects; keys that do not exist are ignored."""
+        ...
+
+    def download(self, source: ObjectInfo, path: Path) -> None:
+        """Stream one object into a local file (for the local runtime's cache)."""
         ...
 
 

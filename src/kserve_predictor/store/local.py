@@ -67,6 +67,9 @@ class LocalStore:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(self._path(source.key), dest)  # keeps mtime, so the copy's tag matches
 
+    def download(self, source: ObjectInfo, path: Path) -> None:
+        shutil.copy2(self._path(source.key), path)
+
     def delete(self, keys: list[str]) -> None:
         for key in keys:
             self._path(key).unlink(missing_ok=True)

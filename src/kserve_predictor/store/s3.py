@@ -7,6 +7,7 @@ endpoint's scheme; ``verify_tls=False`` is the explicit opt-out for self-signed 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import KservePredictorError, StoreError
@@ -108,6 +109,12 @@ class S3Store:
                 self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch})
             except Exception as e:
                 raise self._fail("delete", keys[start], e) from e
+
+    def download(self, source: ObjectInfo, path: Path) -> None:
+        try:
+            self._client.download_file(self.bucket, source.key, str(path))
+        except Exception as e:
+            raise self._fail("download", source.key, e) from e
 
     def check_bucket(self) -> None:
         """Fail early with a clear message if the bucket is missing or not readable."""
