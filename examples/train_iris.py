@@ -18,8 +18,9 @@ def main(output: Path) -> None:
     import warnings
 
     warnings.filterwarnings("ignore")
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
     import mlflow.sklearn
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)  # after import: MLflow sets its own level
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 

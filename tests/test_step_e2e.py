@@ -16,7 +16,14 @@ REQUESTS = {
     "sklearn": {"instances": ROWS},
     "tensorflow": {"instances": ROWS},
     "triton": {
-        "inputs": [{"name": "X", "shape": [2, 4], "datatype": "FP32", "data": sum(ROWS, [])}]
+        "inputs": [
+            {
+                "name": "X",
+                "shape": [2, 4],
+                "datatype": "FP32",
+                "data": [v for row in ROWS for v in row],
+            }
+        ]
     },
 }
 

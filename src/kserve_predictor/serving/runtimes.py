@@ -164,13 +164,17 @@ class PyfuncRuntime(Runtime):
 
         self.model = mlflow.pyfunc.load_model(str(folder))
         schema = self.model.metadata.get_input_schema()
-        self.columns = (
-            schema.input_names()
-            if schema is not None and schema.has_input_names() and not schema.is_tensor_spec()
-            else None
-        )
+        self.columns: list[str] | None = None
+        self.tensor_dtype: Any = None
+        if schema is not None and schema.is_tensor_spec():
+            types = schema.numpy_types()
+            self.tensor_dtype = types[0] if len(types) == 1 else None
+        elif schema is not None and schema.has_input_names():
+            self.columns = schema.input_names()
 
     def predict(self, inputs: Inputs) -> Outputs:
+        if self.tensor_dtype is not None and isinstance(inputs, np.ndarray):
+            inputs = inputs.astype(self.tensor_dtype)  # JSON numbers arrive as float64
         result = self.model.predict(_with_columns(inputs, self.columns))
         if hasattr(result, "to_numpy"):
             result = result.to_numpy()
