@@ -18,6 +18,7 @@ import pytest
 
 TESTS = Path(__file__).parent
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"  # never look for instance credentials off loopback
 # Distinctive credentials: the secret must never show up in any output (see test_secrets).
 ACCESS_KEY = "AKIATESTKSERVEPRED01"
 SECRET_KEY = "s3cr3t-Zq9xV7-never-print-me"
@@ -130,6 +131,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     full_env = {
         k: v for k, v in os.environ.items() if not k.startswith(("FUSEML_", "MLFLOW_", "AWS_"))
     }
+    full_env["AWS_EC2_METADATA_DISABLED"] = "true"
     full_env.update(env or {})
     done = subprocess.run(
         [sys.executable, "-m", "kserve_predictor", *args],
@@ -139,7 +141,20 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
         text=True,
         timeout=600,
     )
+    OUTPUTS.append(done.stdout + done.stderr)
     return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+OUTPUTS: list[str] = []
+"""Everything any command printed during the session, for the secret check."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_output() -> Iterator[None]:
+    """The S3 secret never appears in anything a command printed, anywhere in the suite."""
+    yield
+    leaks = [text[:200] for text in OUTPUTS if SECRET_KEY in text]
+    assert not leaks, f"the S3 secret leaked into {len(leaks)} outputs: {leaks[:3]}"
 
 
 # --- cluster, KServe and FuseML test servers ------------------------------------------------

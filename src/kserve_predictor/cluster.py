@@ -31,7 +31,8 @@ TERMINAL_POD_REASONS = {
     "CreateContainerConfigError",
     "CreateContainerError",
 }
-_RETRYABLE = {429, 500, 502, 503, 504}
+# 409 too: with server-side apply and force, a conflict can only be a concurrent write.
+_RETRYABLE = {409, 429, 500, 502, 503, 504}
 _PATHS = {
     "Secret": "/api/v1/namespaces/{namespace}/secrets/{name}",
     "ServiceAccount": "/api/v1/namespaces/{namespace}/serviceaccounts/{name}",

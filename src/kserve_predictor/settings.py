@@ -55,10 +55,19 @@ class S3Settings:
                     f"MLFLOW_S3_ENDPOINT_URL={endpoint!r} is not an http(s) URL; "
                     "use e.g. http://minio.example:9000"
                 )
+        access_key, secret_key = (
+            env.get("AWS_ACCESS_KEY_ID", ""),
+            env.get("AWS_SECRET_ACCESS_KEY", ""),
+        )
+        if endpoint and not (access_key and secret_key):
+            # A MinIO-style endpoint has no instance roles: without keys nothing can work.
+            raise UsageError(
+                "no S3 credentials for MLFLOW_S3_ENDPOINT_URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            )
         return cls(
             endpoint_url=endpoint,
-            access_key_id=env.get("AWS_ACCESS_KEY_ID", ""),
-            secret_access_key=env.get("AWS_SECRET_ACCESS_KEY", ""),
+            access_key_id=access_key,
+            secret_access_key=secret_key,
             region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1",
             verify_tls=parse_bool(
                 "KSERVE_PREDICTOR_S3_VERIFY_TLS", env.get("KSERVE_PREDICTOR_S3_VERIFY_TLS"), True

@@ -25,6 +25,7 @@ def settings_from_env(
     def get(name: str) -> str:
         return env.get(name, "").strip()
 
+    result_file(env)  # a bad TASK_RESULT must fail before anything is deployed
     model = get("FUSEML_MODEL")
     if not model:
         raise UsageError(
@@ -62,6 +63,9 @@ def settings_from_env(
         k8s_verify_tls=parse_bool(
             "KSERVE_PREDICTOR_K8S_VERIFY_TLS", env.get("KSERVE_PREDICTOR_K8S_VERIFY_TLS"), True
         ),
+        retry_seconds=_seconds(
+            get("KSERVE_PREDICTOR_RETRY_SECONDS") or "60", "KSERVE_PREDICTOR_RETRY_SECONDS"
+        ),
     )
 
 
@@ -82,18 +86,24 @@ def _seconds(text: str, name: str) -> float:
     return value
 
 
-def write_result(url: str, env: Mapping[str, str] | None = None) -> Path | None:
-    """Write the prediction URL as the step's Tekton result, if the step has one."""
-    env = os.environ if env is None else env
+def result_file(env: Mapping[str, str]) -> Path | None:
+    """Where the step's Tekton result goes, if the step has one."""
     name = env.get("TASK_RESULT", "").strip()
     if not name:
         return None
     if "/" in name or name in (".", ".."):
-        raise UsageError(f"TASK_RESULT={name!r} is not a file name")
+        raise UsageError(f"TASK_RESULT={name!r} is not a file name; use e.g. prediction-url")
     folder = Path(env.get("KSERVE_PREDICTOR_RESULTS_DIR", "").strip() or DEFAULT_RESULTS_DIR)
-    path = folder / name
+    return folder / name
+
+
+def write_result(url: str, env: Mapping[str, str] | None = None) -> Path | None:
+    """Write the prediction URL as the step's Tekton result, if the step has one."""
+    path = result_file(os.environ if env is None else env)
+    if path is None:
+        return None
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(url)  # Tekton results are read verbatim: no trailing newline
     except OSError as e:
         raise UsageError(f"cannot write the step result {path}: {e.strerror}") from e
