@@ -266,8 +266,11 @@ def test_bad_input(
         "KSERVE_PREDICTOR_RETRY_SECONDS": "3",
         "FUSEML_APP_NAME": "iris",
     }
-    fill = {"bucket": bucket, "free_port": str(free_port())}
-    env.update({k: v.format(**fill) for k, v in case.env.items()})
+    fill = {"{bucket}": bucket, "{free_port}": str(free_port())}
+    for key, value in case.env.items():
+        for placeholder, actual in fill.items():
+            value = value.replace(placeholder, actual)
+        env[key] = value
     if case.setup == "absolute-path":
         key = url.split(f"{bucket}/", 1)[1] + "/MLmodel"
         s3.client().put_object(
