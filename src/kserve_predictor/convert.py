@@ -53,6 +53,18 @@ def record_key(location: ModelLocation, engine: Engine) -> str:
     return location.key(f"{CONVERTED_DIR}/.{engine.name}.json")
 
 
+def layout_digest(location: ModelLocation, info: ModelInfo, engine: Engine, model_name: str) -> str:
+    """A short digest of what the converted layout is made of (sources, sizes, ETags).
+
+    Unchanged model → same digest; any re-logged file → a new one. The InferenceService carries
+    it, so that KServe rolls out new pods when the bytes behind an unchanged storageUri change.
+    """
+    plan = engine.plan(info, model_name)
+    objects = {o.key: o for o in location.listing()}
+    wanted = _wanted_entries(location, plan.copies, plan.generated, objects)
+    return hashlib.sha256(json.dumps(wanted, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def convert(
     location: ModelLocation, info: ModelInfo, engine: Engine, model_name: str
 ) -> ConversionResult:

@@ -222,7 +222,7 @@ def _manifests(
     limits: dict[str, str],
     style: str,
 ) -> list[dict[str, Any]]:
-    from .convert import converted_prefix
+    from .convert import converted_prefix, layout_digest
     from .naming import Origin
 
     app = settings.app_name
@@ -236,6 +236,7 @@ def _manifests(
         limits=limits,
         labels=labels,
         style=style,
+        layout_digest=layout_digest(location, detection.info, engine, app),
     )
     return [
         manifests.secret(app, settings.namespace, settings.s3, labels),

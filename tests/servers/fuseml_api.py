@@ -272,6 +272,11 @@ class FuseMLServer:
         an ``{"error": ...}`` body."""
         self._add_fault(_Fault(status, times, method.upper() if method else None))
 
+    def clear_faults(self) -> None:
+        """Forget every injected failure not yet used: the server has recovered."""
+        with self._api.lock:
+            self._api.faults.clear()
+
     def drop_next(self, times: int = 1) -> None:
         """Close the connection of the next ``times`` requests without answering."""
         self._add_fault(_Fault(None, times, None))

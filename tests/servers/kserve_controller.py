@@ -84,7 +84,7 @@ class KServeController:
         self.image_exists = image_exists
         self.domain = domain
         self.runtimes = load_runtimes()
-        self.reconciled: dict[tuple[str, str], int] = {}
+        self.reconciled: dict[tuple[str, str, str], int] = {}
         self.workdir = Path(tempfile.mkdtemp(prefix="kserve-sim-"))
 
     def attach(self) -> KServeController:
@@ -100,9 +100,10 @@ class KServeController:
         if plural != "inferenceservices" or obj is None:
             return
         generation = int(obj["metadata"].get("generation") or 1)
-        if self.reconciled.get((namespace, name), 0) >= generation:
+        key = (namespace, name, obj["metadata"].get("uid", ""))  # a re-created object starts over
+        if self.reconciled.get(key, 0) >= generation:
             return  # our own status writes, or a no-op
-        self.reconciled[(namespace, name)] = generation
+        self.reconciled[key] = generation
         try:
             self._reconcile(namespace, name, obj, generation)
         except Exception as e:  # a bug in the simulation must show up as a failure, not hang

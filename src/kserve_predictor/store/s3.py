@@ -131,11 +131,8 @@ def _error_code(error: Exception) -> str:
 
 def s3_error(action: str, where: str, endpoint: str, error: Exception) -> KservePredictorError:
     """Translate a boto3/botocore exception into a StoreError that says what to do."""
-    from botocore.exceptions import (
-        EndpointConnectionError,
-        NoCredentialsError,
-        SSLError,
-    )
+    from botocore.exceptions import ConnectionError as TransportError
+    from botocore.exceptions import HTTPClientError, NoCredentialsError, SSLError
 
     from ..errors import StoreAccessError
 
@@ -158,9 +155,9 @@ def s3_error(action: str, where: str, endpoint: str, error: Exception) -> Kserve
             f"cannot {action} {where}: TLS verification of {endpoint} failed; fix the certificate "
             "or pass --no-verify-tls (KSERVE_PREDICTOR_S3_VERIFY_TLS=false)"
         )
-    if isinstance(error, EndpointConnectionError):
+    if isinstance(error, (TransportError, HTTPClientError)):  # refused, dropped, timed out
         return StoreError(
-            f"cannot {action} {where}: S3 endpoint {endpoint} is unreachable; check "
-            "MLFLOW_S3_ENDPOINT_URL and that the server is up"
+            f"cannot {action} {where}: S3 endpoint {endpoint} is unreachable "
+            f"({type(error).__name__}); check MLFLOW_S3_ENDPOINT_URL and that the server is up"
         )
     return StoreError(f"cannot {action} {where} at {endpoint}: {code or type(error).__name__}")

@@ -1,0 +1,239 @@
+"""Faults injected with the real local servers: transient ones are retried within bounds, a
+dropped watch is resumed, a service that cannot become ready fails fast with its cause, and
+after any failure a plain re-run leaves exactly the state a clean run leaves."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+from conftest import Cluster, S3Server, codeset, run_cli
+
+NS = "fuseml-workloads"
+APP = "iris"
+
+
+def step_env(
+    s3: S3Server, cluster: Cluster, fuseml: Any, url: str, tmp_path: Path, **extra: str
+) -> dict[str, str]:
+    env = {
+        **s3.env,
+        "FUSEML_MODEL": url,
+        "FUSEML_APP_NAME": APP,
+        "FUSEML_ENV_WORKFLOW_NAME": "mlflow-e2e",
+        "FUSEML_ENV_WORKFLOW_NAMESPACE": NS,
+        "TASK_RESULT": "prediction-url",
+        "KSERVE_PREDICTOR_RESULTS_DIR": str(tmp_path / "results"),
+        "FUSEML_SERVER_URL": fuseml.url,
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "FUSEML_TIMEOUT": "120",
+    }
+    env.update(extra)
+    return env
+
+
+def snapshot(cluster: Cluster, fuseml: Any, s3: S3Server, bucket: str) -> dict[str, Any]:
+    """The state a deployment leaves, without what differs between any two runs (uids,
+    versions, timestamps, the simulated runtime's port)."""
+    api = cluster.api
+    isvc = api.get_object("inferenceservices", NS, APP)  # type: ignore[attr-defined]
+    secret = api.get_object("secrets", NS, f"{APP}-kserve")  # type: ignore[attr-defined]
+    account = api.get_object("serviceaccounts", NS, f"{APP}-kserve")  # type: ignore[attr-defined]
+    record = dict(fuseml.applications.get(APP) or {})
+    record["url"] = record.get("url", "").split("/v", 1)[-1]
+    keys = sorted(
+        o["Key"].split("/artifacts/", 1)[1]
+        for o in s3.client().list_objects_v2(Bucket=bucket).get("Contents", [])
+        if "/kserve/" in o["Key"]
+    )
+    return {
+        "isvc": {
+            "labels": isvc["metadata"]["labels"],
+            "spec": isvc["spec"],
+            "ready": isvc["status"]["conditions"][-1],
+        },
+        "secret": {
+            "labels": secret["metadata"]["labels"],
+            "annotations": secret["metadata"]["annotations"],
+            "data": secret["data"],
+        },
+        "account": account["secrets"],
+        "fuseml": record,
+        "converted": keys,
+    }
+
+
+def clean_run_snapshot(
+    s3: S3Server, cluster: Cluster, fuseml: Any, env: dict[str, str], work: Path, bucket: str
+) -> dict[str, Any]:
+    """Delete everything, run once more from scratch, and take the snapshot of that."""
+    deleted = run_cli("delete", APP, "-n", NS, env={**env, "FUSEML_SERVER_URL": fuseml.url})
+    assert deleted.code == 0, deleted.stderr
+    assert cluster.api.get_object("inferenceservices", NS, APP) is None  # type: ignore[attr-defined]
+    assert run_cli("run", env=env, cwd=work).code == 0
+    return snapshot(cluster, fuseml, s3, bucket)
+
+
+def test_s3_outage_fails_then_rerun_completes(
+    s3_server: S3Server, s3_model, bucket: str, cluster: Cluster, fuseml, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    from servers.tcp_proxy import TcpProxy
+
+    url = s3_model("sklearn_pickle")
+    port = int(s3_server.endpoint.rsplit(":", 1)[1])
+    proxy = TcpProxy("127.0.0.1", port)
+    env = step_env(s3_server, cluster, fuseml, url, tmp_path, MLFLOW_S3_ENDPOINT_URL=proxy.url)
+    work = codeset(tmp_path)
+    proxy.pause()  # the store is down
+    start = time.monotonic()
+    down = run_cli("run", env=env, cwd=work)
+    assert down.code == 1 and "unreachable" in down.stderr
+    assert time.monotonic() - start < 90  # retried, but bounded
+    assert cluster.api.list_objects("inferenceservices", NS) == []  # type: ignore[attr-defined]
+
+    proxy.resume()
+    proxy.drop_next(2)  # and it still drops a couple of connections: retried transparently
+    up = run_cli("run", env=env, cwd=work)
+    assert up.code == 0, up.stderr
+    assert proxy.dropped >= 2
+    after = snapshot(cluster, fuseml, s3_server, bucket)
+    assert clean_run_snapshot(s3_server, cluster, fuseml, env, work, bucket) == after
+    proxy.close()
+
+
+def test_kubernetes_api_errors_are_retried(
+    s3: S3Server, s3_model, cluster: Cluster, fuseml, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    api = cluster.api
+    api.fail_next("PATCH", "inferenceservices", 500, times=2)  # type: ignore[attr-defined]
+    api.fail_next("PATCH", "secrets", 409, times=1)  # type: ignore[attr-defined]
+    api.fail_next("GET", "inferenceservices", 503, times=1)  # type: ignore[attr-defined]
+    done = run_cli(
+        "run",
+        env=step_env(s3, cluster, fuseml, s3_model("sklearn_pickle"), tmp_path),
+        cwd=codeset(tmp_path),
+    )
+    assert done.code == 0, done.stderr
+    statuses = [r.status for r in api.requests]  # type: ignore[attr-defined]
+    assert statuses.count(500) == 2 and 409 in statuses and 503 in statuses
+
+
+def test_a_dropped_watch_is_resumed(
+    s3: S3Server, s3_model, cluster: Cluster, fuseml, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    api = cluster.api
+    env = step_env(s3, cluster, fuseml, s3_model("sklearn_pickle"), tmp_path)
+    step = subprocess.Popen(
+        [sys.executable, "-m", "kserve_predictor", "run"],
+        env={**env, "PATH": "/usr/bin:/bin"},
+        cwd=codeset(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert api.wait_for_watches(1, timeout=60)  # type: ignore[attr-defined]
+    assert api.drop_watches(abrupt=True) >= 1  # type: ignore[attr-defined]
+    out, err = step.communicate(timeout=120)
+    assert step.returncode == 0, err
+    watches = [r for r in api.requests if r.query.get("watch") in ("true", "True", "1")]  # type: ignore[attr-defined]
+    assert len(watches) >= 2  # the step watched again after the drop
+    assert requests.post(
+        out.strip(), json={"instances": [[5.1, 3.5, 1.4, 0.2]]}, timeout=30
+    ).json() == {"predictions": [0]}
+
+
+def test_fuseml_503_is_retried_and_persistent_failure_names_the_url(
+    s3: S3Server, s3_model, bucket: str, cluster: Cluster, fuseml, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    env = step_env(s3, cluster, fuseml, s3_model("sklearn_pickle"), tmp_path)
+    work = codeset(tmp_path)
+    fuseml.fail_next(503, times=2, method="POST")
+    assert run_cli("run", env=env, cwd=work).code == 0
+    assert APP in fuseml.applications
+
+    fuseml.fail_next(503, times=50, method="POST")
+    failed = run_cli("run", env=env, cwd=work)
+    assert failed.code == 1
+    assert (
+        "HTTP 503" in failed.stderr
+        and "the service itself is up at http://127.0.0.1:" in failed.stderr
+    )
+    fuseml.clear_faults()  # FuseML is back: a plain re-run completes
+    assert run_cli("run", env=env, cwd=work).code == 0
+    after = snapshot(cluster, fuseml, s3, bucket)
+    assert clean_run_snapshot(s3, cluster, fuseml, env, work, bucket) == after
+
+
+def test_no_supporting_runtime_fails_fast(
+    s3: S3Server, s3_model, cluster: Cluster, fuseml, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    controller = cluster.controller
+    controller.runtimes = [
+        r for r in controller.runtimes if r["metadata"]["name"] != "kserve-sklearnserver"
+    ]  # type: ignore[attr-defined]
+    start = time.monotonic()
+    done = run_cli(
+        "run",
+        env=step_env(
+            s3, cluster, fuseml, s3_model("sklearn_pickle"), tmp_path, FUSEML_TIMEOUT="300"
+        ),
+        cwd=codeset(tmp_path),
+    )
+    assert done.code == 1 and time.monotonic() - start < 60
+    assert "NoSupportingRuntime" in done.stderr and "sklearn" in done.stderr
+
+
+def test_model_load_failure_then_fixed_model_rerun(
+    s3: S3Server, s3_model, bucket: str, cluster: Cluster, fuseml, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    url = s3_model("sklearn_pickle")
+    key = url.split(f"{bucket}/", 1)[1] + "/model.pkl"
+    good = s3.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+    s3.client().put_object(Bucket=bucket, Key=key, Body=b"garbage")
+    env = step_env(s3, cluster, fuseml, url, tmp_path)
+    work = codeset(tmp_path)
+    failed = run_cli("run", env=env, cwd=work)
+    assert failed.code == 1 and "ModelLoadFailed" in failed.stderr
+    assert APP not in fuseml.applications
+
+    s3.client().put_object(Bucket=bucket, Key=key, Body=good)  # the model is fixed (re-logged)
+    fixed = run_cli("run", "--output", "json", env=env, cwd=work)
+    assert fixed.code == 0, fixed.stderr
+    assert json.loads(fixed.stdout)["copied"] == ["model.pkl"]  # only the changed file
+    after = snapshot(cluster, fuseml, s3, bucket)
+    assert clean_run_snapshot(s3, cluster, fuseml, env, work, bucket) == after
+
+
+def test_ten_reruns_change_nothing(
+    s3: S3Server, s3_model, bucket: str, cluster: Cluster, fuseml, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    env = step_env(s3, cluster, fuseml, s3_model("sklearn_pickle"), tmp_path)
+    work = codeset(tmp_path)
+    urls, copies = set(), 0
+    first_version = None
+    for _ in range(10):
+        done = run_cli("run", "--output", "json", env=env, cwd=work)
+        assert done.code == 0, done.stderr
+        result = json.loads(done.stdout)
+        urls.add(result["prediction_url"])
+        copies += len(result["copied"])
+        isvc = cluster.api.get_object("inferenceservices", NS, APP)  # type: ignore[attr-defined]
+        first_version = first_version or isvc["metadata"]["resourceVersion"]
+        assert isvc["metadata"]["resourceVersion"] == first_version  # no spec (or any) change
+    assert len(urls) == 1 and copies == 1
+    assert [i["metadata"]["name"] for i in cluster.api.list_objects("inferenceservices", NS)] == [
+        APP
+    ]  # type: ignore[attr-defined]
+    assert list(fuseml.applications) == [APP]
+    assert isvc["metadata"]["generation"] == 1
+    keys = [
+        o["Key"]
+        for o in s3.client().list_objects_v2(Bucket=bucket).get("Contents", [])
+        if o["Key"].endswith("model.pkl")
+    ]
+    assert len(keys) == 2  # the model and its one converted copy
