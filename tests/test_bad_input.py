@@ -208,6 +208,12 @@ CASES = [
         "FUSEML_FORCE='perhaps' is not a boolean",
         {"FUSEML_FORCE": "perhaps"},
     ),
+    Case(
+        "workflow-missing-for-fuseml",
+        2,
+        "registering with FuseML needs a workflow name",
+        {"FUSEML_ENV_WORKFLOW_NAME": ""},
+    ),
     Case("task-result-path", 2, "TASK_RESULT='../x' is not a file name", {"TASK_RESULT": "../x"}),
 ]
 

@@ -94,6 +94,11 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
     # Preflight against the systems the step writes to, before writing anything.
     fuseml = _fuseml_client(settings)
     if fuseml is not None:
+        if not settings.workflow:
+            raise UsageError(
+                "registering with FuseML needs a workflow name; pass --workflow "
+                "(FUSEML_ENV_WORKFLOW_NAME), or leave FUSEML_SERVER_URL unset to skip registration"
+            )
         fuseml.ping()
     cluster = cluster or connect(
         ClusterSettings(settings.kubeconfig, None, settings.k8s_verify_tls, settings.retry_seconds)
