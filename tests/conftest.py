@@ -11,8 +11,10 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -257,3 +259,47 @@ def codeset(tmp_path: Path, project: str = "mlflow-project-01", name: str = "iri
     (folder / ".fuseml" / "_org").write_text(project)
     (folder / ".fuseml" / "_project").write_text(name)
     return folder
+
+
+def step_env(
+    s3: S3Server, cluster: Cluster, fuseml: Any, model_url: str, results: Path, **extra: str
+) -> dict[str, str]:
+    """The environment FuseML gives the step (DESIGN.md §2), pointed at the test servers."""
+    env = {
+        **s3.env,
+        "FUSEML_MODEL": model_url,
+        "FUSEML_PREDICTOR": "auto",
+        "FUSEML_ENV_WORKFLOW_NAME": "mlflow-e2e",
+        "FUSEML_ENV_WORKFLOW_NAMESPACE": "fuseml-workloads",
+        "TASK_RESULT": "prediction-url",
+        "KSERVE_PREDICTOR_RESULTS_DIR": str(results),
+        "FUSEML_SERVER_URL": fuseml.url,
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "FUSEML_TIMEOUT": "120",
+    }
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def moto_process(*flags: str, env: dict[str, str] | None = None) -> Iterator[int]:
+    """moto's S3 server in its own process (for settings that must differ from the shared
+    one: IAM auth, TLS); yields its port once it accepts connections."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port), *flags],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield port
+    finally:
+        server.terminate()
+        server.wait()

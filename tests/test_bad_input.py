@@ -4,16 +4,21 @@ secret, and nothing created, uploaded or registered anywhere."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import SECRET_KEY, Cluster, S3Server, codeset, free_port, run_cli
+from conftest import (
+    SECRET_KEY,
+    Cluster,
+    S3Server,
+    codeset,
+    free_port,
+    moto_process,
+    run_cli,
+    step_env,
+)
 
 NS = "fuseml-workloads"
 
@@ -221,26 +226,8 @@ CASES = [
 @pytest.fixture
 def auth_s3() -> Iterator[str]:
     """A second S3 server that checks credentials (moto with IAM auth on): unknown keys → 403."""
-    port = free_port()
-    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            import socket
-
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield url
-    server.terminate()
-    server.wait()
+    with moto_process(env={"INITIAL_NO_AUTH_ACTION_COUNT": "0"}) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_the_table_has_enough_cases() -> None:
@@ -259,19 +246,10 @@ def test_bad_input(
     request: pytest.FixtureRequest,
 ) -> None:  # type: ignore[no-untyped-def]
     url = s3_model(case.model)
-    env = {
-        **s3.env,
-        "FUSEML_MODEL": url,
-        "FUSEML_ENV_WORKFLOW_NAME": "mlflow-e2e",
-        "FUSEML_ENV_WORKFLOW_NAMESPACE": NS,
-        "TASK_RESULT": "prediction-url",
-        "KSERVE_PREDICTOR_RESULTS_DIR": str(tmp_path / "results"),
-        "FUSEML_SERVER_URL": fuseml.url,
-        "KUBECONFIG": str(cluster.kubeconfig),
-        "FUSEML_VERBOSE": "true",
-        "KSERVE_PREDICTOR_RETRY_SECONDS": "3",
-        "FUSEML_APP_NAME": "iris",
-    }
+    env = step_env(
+        s3, cluster, fuseml, url, tmp_path / "results",
+        FUSEML_VERBOSE="true", KSERVE_PREDICTOR_RETRY_SECONDS="3", FUSEML_APP_NAME="iris",
+    )  # fmt: skip
     fill = {"{bucket}": bucket, "{free_port}": str(free_port())}
     for key, value in case.env.items():
         for placeholder, actual in fill.items():

@@ -12,29 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from conftest import Cluster, S3Server, codeset, run_cli
+from conftest import Cluster, S3Server, codeset, run_cli, step_env
 
 NS = "fuseml-workloads"
 APP = "iris"
 
 
-def step_env(
+def fault_env(
     s3: S3Server, cluster: Cluster, fuseml: Any, url: str, tmp_path: Path, **extra: str
 ) -> dict[str, str]:
-    env = {
-        **s3.env,
-        "FUSEML_MODEL": url,
-        "FUSEML_APP_NAME": APP,
-        "FUSEML_ENV_WORKFLOW_NAME": "mlflow-e2e",
-        "FUSEML_ENV_WORKFLOW_NAMESPACE": NS,
-        "TASK_RESULT": "prediction-url",
-        "KSERVE_PREDICTOR_RESULTS_DIR": str(tmp_path / "results"),
-        "FUSEML_SERVER_URL": fuseml.url,
-        "KUBECONFIG": str(cluster.kubeconfig),
-        "FUSEML_TIMEOUT": "120",
-    }
-    env.update(extra)
-    return env
+    return step_env(s3, cluster, fuseml, url, tmp_path / "results", FUSEML_APP_NAME=APP, **extra)
 
 
 def snapshot(cluster: Cluster, fuseml: Any, s3: S3Server, bucket: str) -> dict[str, Any]:
@@ -87,7 +74,7 @@ def test_s3_outage_fails_then_rerun_completes(
     url = s3_model("sklearn_pickle")
     port = int(s3_server.endpoint.rsplit(":", 1)[1])
     proxy = TcpProxy("127.0.0.1", port)
-    env = step_env(s3_server, cluster, fuseml, url, tmp_path, MLFLOW_S3_ENDPOINT_URL=proxy.url)
+    env = fault_env(s3_server, cluster, fuseml, url, tmp_path, MLFLOW_S3_ENDPOINT_URL=proxy.url)
     work = codeset(tmp_path)
     proxy.pause()  # the store is down
     start = time.monotonic()
@@ -115,7 +102,7 @@ def test_kubernetes_api_errors_are_retried(
     api.fail_next("GET", "inferenceservices", 503, times=1)  # type: ignore[attr-defined]
     done = run_cli(
         "run",
-        env=step_env(s3, cluster, fuseml, s3_model("sklearn_pickle"), tmp_path),
+        env=fault_env(s3, cluster, fuseml, s3_model("sklearn_pickle"), tmp_path),
         cwd=codeset(tmp_path),
     )
     assert done.code == 0, done.stderr
@@ -127,7 +114,7 @@ def test_a_dropped_watch_is_resumed(
     s3: S3Server, s3_model, cluster: Cluster, fuseml, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     api = cluster.api
-    env = step_env(s3, cluster, fuseml, s3_model("sklearn_pickle"), tmp_path)
+    env = fault_env(s3, cluster, fuseml, s3_model("sklearn_pickle"), tmp_path)
     step = subprocess.Popen(
         [sys.executable, "-m", "kserve_predictor", "run"],
         env={**env, "PATH": "/usr/bin:/bin"},
@@ -150,7 +137,7 @@ def test_a_dropped_watch_is_resumed(
 def test_fuseml_503_is_retried_and_persistent_failure_names_the_url(
     s3: S3Server, s3_model, bucket: str, cluster: Cluster, fuseml, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    env = step_env(s3, cluster, fuseml, s3_model("sklearn_pickle"), tmp_path)
+    env = fault_env(s3, cluster, fuseml, s3_model("sklearn_pickle"), tmp_path)
     work = codeset(tmp_path)
     fuseml.fail_next(503, times=2, method="POST")
     assert run_cli("run", env=env, cwd=work).code == 0
@@ -179,7 +166,7 @@ def test_no_supporting_runtime_fails_fast(
     start = time.monotonic()
     done = run_cli(
         "run",
-        env=step_env(
+        env=fault_env(
             s3, cluster, fuseml, s3_model("sklearn_pickle"), tmp_path, FUSEML_TIMEOUT="300"
         ),
         cwd=codeset(tmp_path),
@@ -195,7 +182,7 @@ def test_model_load_failure_then_fixed_model_rerun(
     key = url.split(f"{bucket}/", 1)[1] + "/model.pkl"
     good = s3.client().get_object(Bucket=bucket, Key=key)["Body"].read()
     s3.client().put_object(Bucket=bucket, Key=key, Body=b"garbage")
-    env = step_env(s3, cluster, fuseml, url, tmp_path)
+    env = fault_env(s3, cluster, fuseml, url, tmp_path)
     work = codeset(tmp_path)
     failed = run_cli("run", env=env, cwd=work)
     assert failed.code == 1 and "ModelLoadFailed" in failed.stderr
@@ -212,7 +199,7 @@ def test_model_load_failure_then_fixed_model_rerun(
 def test_ten_reruns_change_nothing(
     s3: S3Server, s3_model, bucket: str, cluster: Cluster, fuseml, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    env = step_env(s3, cluster, fuseml, s3_model("sklearn_pickle"), tmp_path)
+    env = fault_env(s3, cluster, fuseml, s3_model("sklearn_pickle"), tmp_path)
     work = codeset(tmp_path)
     urls, copies = set(), 0
     first_version = None

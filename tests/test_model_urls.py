@@ -72,7 +72,9 @@ def test_unreachable_endpoint_is_an_external_error(monkeypatch: pytest.MonkeyPat
 
 def test_endpoint_scheme_decides_tls() -> None:
     keys = {"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK"}
-    assert not S3Settings.from_env({**keys, "MLFLOW_S3_ENDPOINT_URL": "http://minio:9000"}).use_https
+    assert not S3Settings.from_env(
+        {**keys, "MLFLOW_S3_ENDPOINT_URL": "http://minio:9000"}
+    ).use_https
     assert S3Settings.from_env({**keys, "MLFLOW_S3_ENDPOINT_URL": "https://minio:9000"}).use_https
     assert S3Settings.from_env({}).verify_tls
     assert not S3Settings.from_env({"KSERVE_PREDICTOR_S3_VERIFY_TLS": "false"}).verify_tls

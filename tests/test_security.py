@@ -7,15 +7,22 @@ import os
 import pickle
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ACCESS_KEY, SECRET_KEY, Cluster, S3Server, codeset, free_port, run_cli
+from conftest import (
+    ACCESS_KEY,
+    SECRET_KEY,
+    Cluster,
+    S3Server,
+    codeset,
+    free_port,
+    moto_process,
+    run_cli,
+)
 
 NS = "fuseml-workloads"
 
@@ -176,21 +183,8 @@ def test_the_deploy_step_never_loads_the_model(
 @pytest.fixture
 def tls_s3() -> Any:
     """An S3 server with a self-signed certificate (moto's --ssl)."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port), "--ssl"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield f"https://127.0.0.1:{port}"
-    server.terminate()
-    server.wait()
+    with moto_process("--ssl") as port:
+        yield f"https://127.0.0.1:{port}"
 
 
 def test_s3_certificates_are_verified_unless_opted_out(tls_s3: str, zoo: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import SECRET_KEY, Cluster, S3Server, codeset, run_cli
+from conftest import SECRET_KEY, Cluster, S3Server, codeset, run_cli, step_env
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
 REQUESTS = {
@@ -40,29 +40,6 @@ def check_answer(engine: str, answer: dict) -> None:  # type: ignore[type-arg]
 
 WORKFLOW = "mlflow-e2e"
 NAMESPACE = "fuseml-workloads"
-
-
-def step_env(
-    s3: S3Server, cluster: Cluster, fuseml, model_url: str, results: Path, **extra: str
-) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    env = {
-        **s3.env,
-        "FUSEML_MODEL": model_url,
-        "FUSEML_PREDICTOR": "auto",
-        "FUSEML_APP_NAME": "",
-        "FUSEML_RUNTIME_VERSION": "",
-        "FUSEML_RESOURCES_LIMITS": "",
-        "FUSEML_VERBOSE": "false",
-        "FUSEML_ENV_WORKFLOW_NAME": WORKFLOW,
-        "FUSEML_ENV_WORKFLOW_NAMESPACE": NAMESPACE,
-        "TASK_RESULT": "prediction-url",
-        "KSERVE_PREDICTOR_RESULTS_DIR": str(results),
-        "FUSEML_SERVER_URL": fuseml.url,
-        "KUBECONFIG": str(cluster.kubeconfig),
-        "FUSEML_TIMEOUT": "120",
-    }
-    env.update(extra)
-    return env
 
 
 @pytest.mark.parametrize(

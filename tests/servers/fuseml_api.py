@@ -15,15 +15,15 @@ error status) and ``drop_next`` (the connection closed without an answer).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
-import socket
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from .tracking_http import TrackingHTTPServer
 
 REQUIRED = ("name", "type", "url", "workflow", "k8s_namespace")
 Obj = dict[str, Any]
@@ -174,31 +174,11 @@ class _Api:
         raise _HttpError(405, f"{method} is not allowed on {parts.path}")
 
 
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _HttpServer(TrackingHTTPServer):
+    api: _Api
 
     def __init__(self, address: tuple[str, int], api: _Api) -> None:
-        self.api = api
-        # Open connections, so stop() can cut keep-alive ones a client still holds.
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self.connections_lock:
-            self.connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self.connections_lock:
-            self.connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self.connections_lock:
-            for connection in self.connections:
-                with contextlib.suppress(OSError):  # already closed by the peer
-                    connection.shutdown(socket.SHUT_RDWR)
+        super().__init__(address, _Handler, api)
 
 
 class FuseMLServer:
