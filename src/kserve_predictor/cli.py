@@ -65,14 +65,20 @@ def _emit(args: argparse.Namespace, redactor: Redactor, data: dict[str, Any], hu
 # --- commands ---------------------------------------------------------------------------
 
 
-def _location(url: str, redactor: Redactor) -> Any:
-    from .modelurl import resolve
+def _s3_settings(redactor: Redactor) -> Any:
+    """S3 settings from the environment; their secrets are masked in everything printed."""
     from .settings import S3Settings
 
     s3 = S3Settings.from_env()
     for secret in s3.secrets():
         redactor.add(secret)
-    return resolve(url, s3)
+    return s3
+
+
+def _location(url: str, redactor: Redactor) -> Any:
+    from .modelurl import resolve
+
+    return resolve(url, _s3_settings(redactor))
 
 
 def cmd_detect(args: argparse.Namespace, redactor: Redactor) -> int:
@@ -135,7 +141,7 @@ def cmd_convert(args: argparse.Namespace, redactor: Redactor) -> int:
 
 def _deploy_and_report(args: argparse.Namespace, redactor: Redactor, settings: Any) -> int:
     from .deploy import deploy
-    from .manifests import to_yaml
+    from .manifests import redacted, to_yaml
 
     for secret in settings.secrets():
         redactor.add(secret)
@@ -147,12 +153,7 @@ def _deploy_and_report(args: argparse.Namespace, redactor: Redactor, settings: A
             f"# converted layout: {result.storage_uri}\n"
             "# nothing was written (dry run)\n"
         )
-        data = {**result.as_dict(), "manifests": result.manifests}
-        if args.output == "json":
-            data["manifests"] = json.loads(json.dumps(result.manifests))
-            for m in data["manifests"]:
-                if m["kind"] == "Secret":
-                    m["stringData"] = {k: "<redacted>" for k in m.get("stringData", {})}
+        data = {**result.as_dict(), "manifests": [redacted(m) for m in result.manifests]}
         _emit(args, redactor, data, plan + to_yaml(result.manifests))
         return 0
     from .step import write_result
@@ -173,15 +174,11 @@ def _deploy_and_report(args: argparse.Namespace, redactor: Redactor, settings: A
 def cmd_serve(args: argparse.Namespace, redactor: Redactor) -> int:
     from .serving.local import check_port_free, prediction_path, prepare
     from .serving.server import build_model, serve
-    from .settings import S3Settings
     from .smoke import build_request, curl_command, example_rows
 
-    s3 = S3Settings.from_env()
-    for secret in s3.secrets():
-        redactor.add(secret)
     name = _checked_name(args.name or _name_from_url(args.model_url), "--name")
     check_port_free(args.host, args.port)
-    layout = prepare(args.model_url, args.predictor, name, s3)
+    layout = prepare(args.model_url, args.predictor, name, _s3_settings(redactor))
     model = build_model(layout.engine.name, layout.folder, name)
     model.load()
     url = f"http://{_url_host(args.host)}:{args.port}{prediction_path(layout.engine, name)}"
@@ -228,71 +225,23 @@ def _url_host(host: str) -> str:
 
 
 def cmd_deploy_local(args: argparse.Namespace, redactor: Redactor, name: str) -> int:
-    from .serving.local import free_port, prepare, start_background
-    from .settings import S3Settings
-    from .smoke import build_request, example_rows, send
-
-    s3 = S3Settings.from_env()
-    for secret in s3.secrets():
-        redactor.add(secret)
-    if args.dry_run:
-        raise _usage("--dry-run applies to --target kserve; --target local writes only local files")
-    fuseml = None
-    if args.fuseml_url:
-        from .fuseml import FuseMLClient
-
-        fuseml = FuseMLClient(args.fuseml_url)
-        fuseml.ping()
-    layout = prepare(args.model, args.predictor, name, s3)
-    app = start_background(layout, args.host, args.port or free_port(args.host), args.model)
-    smoke = None
-    rows = (
-        example_rows(layout.detection.location, layout.detection.info) if args.smoke_test else None
-    )
-    if rows is not None:
-        body = build_request(rows, layout.engine.protocol, layout.detection.info)
-        smoke = send(app.prediction_url, body, len(rows), layout.engine.protocol)
-    registered = False
-    if fuseml is not None:
-        from .fuseml import Application
-
-        fuseml.register(
-            Application(
-                name=name,
-                description=f"local {layout.engine.name} predictor for {layout.detection.info.url}",
-                url=app.prediction_url,
-                workflow=args.workflow or "local",
-                k8s_namespace="local",
-                k8s_resources=[],  # nothing in Kubernetes to clean up
-            )
-        )
-        registered = True
-    data = {
-        "app_name": name,
-        "target": "local",
-        "engine": layout.engine.name,
-        "protocol": layout.engine.protocol,
-        "prediction_url": app.prediction_url,
-        "pid": app.pid,
-        "port": app.port,
-        "registered": registered,
-        "smoke_test": {"rows": smoke.rows, "latency_ms": round(smoke.latency_ms, 1)}
-        if smoke
-        else None,
-    }
-    human = (
-        f"{name} serving locally (pid {app.pid}, {layout.engine.name}, {layout.engine.protocol})"
-    )
-    if smoke:
-        human += f"\nsmoke test: {smoke.rows} rows answered in {smoke.latency_ms:.1f} ms"
-    _emit(args, redactor, data, human + "\n" + app.prediction_url)
-    return 0
-
-
-def _usage(message: str) -> Exception:
     from .errors import UsageError
+    from .serving.local import deploy_local
 
-    return UsageError(message)
+    if args.dry_run:
+        raise UsageError(
+            "--dry-run applies to --target kserve; --target local writes only local files"
+        )
+    result = deploy_local(
+        args.model, args.predictor, name, _s3_settings(redactor), args.host, args.port,
+        args.smoke_test, args.fuseml_url or None, args.workflow,
+    )  # fmt: skip
+    app = result.app
+    human = f"{name} serving locally (pid {app.pid}, {app.engine}, {app.protocol})"
+    if result.smoke_ms is not None:
+        human += f"\nsmoke test: {result.smoke_rows} rows answered in {result.smoke_ms:.1f} ms"
+    _emit(args, redactor, result.as_dict(), human + "\n" + app.prediction_url)
+    return 0
 
 
 def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
@@ -308,7 +257,7 @@ def cmd_deploy(args: argparse.Namespace, redactor: Redactor) -> int:
 
     from .errors import UsageError
     from .naming import Origin, check_app_name
-    from .settings import DeploySettings, S3Settings, parse_bool
+    from .settings import DeploySettings, parse_bool
 
     origin = Origin.from_codeset_dir(Path.cwd(), args.workflow or "")
     if args.app_name is not None:
@@ -341,7 +290,7 @@ def cmd_deploy(args: argparse.Namespace, redactor: Redactor) -> int:
             env.get("KSERVE_PREDICTOR_FUSEML_VERIFY_TLS"),
             True,
         ),
-        s3=S3Settings.from_env(),
+        s3=_s3_settings(redactor),
         kubeconfig=args.kubeconfig,
         k8s_verify_tls=not args.insecure_skip_tls_verify,
         smoke_test=args.smoke_test,

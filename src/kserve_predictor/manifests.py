@@ -161,11 +161,11 @@ def parse_limits(text: str | None, source: str = "resources limits") -> dict[str
 
 def to_yaml(manifests: list[Manifest], redact_secrets: bool = True) -> str:
     """Manifests as YAML documents; Secret values masked unless asked otherwise."""
-    shown = [_redacted(m) if redact_secrets else m for m in manifests]
+    shown = [redacted(m) if redact_secrets else m for m in manifests]
     return yaml.safe_dump_all(shown, sort_keys=False)
 
 
-def _redacted(manifest: Manifest) -> Manifest:
+def redacted(manifest: Manifest) -> Manifest:
     if manifest.get("kind") != "Secret":
         return manifest
     copy = json.loads(json.dumps(manifest))

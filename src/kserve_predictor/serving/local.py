@@ -247,3 +247,76 @@ def stop(app: LocalApp, timeout: float = 15.0) -> bool:
 
 def describe(app: LocalApp) -> dict[str, Any]:
     return {**asdict(app), "running": is_running(app), "url": app.base_url}
+
+
+@dataclass
+class LocalDeployment:
+    """What `deploy --target local` did."""
+
+    app: LocalApp
+    layout: LocalLayout
+    smoke_rows: int | None = None
+    smoke_ms: float | None = None
+    registered: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "app_name": self.app.name,
+            "target": "local",
+            "engine": self.app.engine,
+            "protocol": self.app.protocol,
+            "prediction_url": self.app.prediction_url,
+            "pid": self.app.pid,
+            "port": self.app.port,
+            "registered": self.registered,
+            "smoke_test": None
+            if self.smoke_ms is None
+            else {"rows": self.smoke_rows, "latency_ms": round(self.smoke_ms, 1)},
+        }
+
+
+def deploy_local(
+    model_url: str,
+    predictor: str,
+    name: str,
+    s3: S3Settings,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    smoke_test: bool = True,
+    fuseml_url: str | None = None,
+    workflow: str = "",
+) -> LocalDeployment:
+    """The deploy flow with the local runtime in place of KServe: convert, start the managed
+    server, smoke-test it, register it with FuseML when a FuseML server is given."""
+    from ..smoke import build_request, example_rows, send
+
+    fuseml = None
+    if fuseml_url:
+        from ..fuseml import FuseMLClient
+
+        fuseml = FuseMLClient(fuseml_url)
+        fuseml.ping()
+    layout = prepare(model_url, predictor, name, s3)
+    app = start_background(layout, host, port or free_port(host), model_url)
+    result = LocalDeployment(app, layout)
+    info = layout.detection.info
+    rows = example_rows(layout.detection.location, info) if smoke_test else None
+    if rows is not None:
+        body = build_request(rows, layout.engine.protocol, info)
+        smoke = send(app.prediction_url, body, len(rows), layout.engine.protocol)
+        result.smoke_rows, result.smoke_ms = smoke.rows, smoke.latency_ms
+    if fuseml is not None:
+        from ..fuseml import Application
+
+        fuseml.register(
+            Application(
+                name=name,
+                description=f"local {layout.engine.name} predictor for {info.url}",
+                url=app.prediction_url,
+                workflow=workflow or "local",
+                k8s_namespace="local",
+                k8s_resources=[],  # nothing in Kubernetes to clean up
+            )
+        )
+        result.registered = True
+    return result
