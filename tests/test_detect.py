@@ -143,3 +143,16 @@ def test_native_flavor_wins_over_pyfunc() -> None:
     assert info.format == "onnx"
     assert choose_engine(info, "auto").name == "triton"
     assert accepting_engines(info) == ["triton", "mlflow"]
+
+
+def test_example_requests_from_the_signature(zoo: Path) -> None:
+    from kserve_predictor.smoke import build_request, signature_rows
+
+    onnx = _detect(zoo, "onnx").info
+    assert signature_rows(onnx) == [[0.0, 0.0, 0.0, 0.0]]
+    body = build_request([[1.0, 2.0, 3.0, 4.0]], "v2", onnx)
+    assert body["inputs"][0]["name"] == "X" and body["inputs"][0]["datatype"] == "FP32"
+    assert body["inputs"][0]["shape"] == [1, 4]
+    tabular = _detect(zoo, "sklearn_pickle").info
+    assert signature_rows(tabular) == [[0.0] * 4]
+    assert build_request([[1, 2, 3, 4]], "v1", tabular) == {"instances": [[1, 2, 3, 4]]}

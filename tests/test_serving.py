@@ -186,3 +186,42 @@ def test_a_model_that_cannot_load_fails_with_the_cause(
         done.stderr.startswith("error: the local model server for bad exited:")
         and "Traceback" not in done.stderr
     )
+
+
+def test_serve_prints_the_url_and_a_curl_that_works(
+    zoo: Path, tmp_path: Path, local_home: dict[str, str]
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import free_port
+
+    folder = shutil.copytree(zoo / "onnx", tmp_path / "iris")
+    port = free_port()
+    env = {**os.environ, **local_home}
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "kserve_predictor", "serve", str(folder), "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert serve.stdout is not None
+    lines: list[str] = []
+    for line in serve.stdout:
+        lines.append(line.strip())
+        if line.startswith("  curl"):
+            break
+    try:
+        assert f"prediction URL: http://127.0.0.1:{port}/v2/models/iris/infer" in lines
+        curl = subprocess.run(lines[-1], shell=True, capture_output=True, text=True, timeout=30)
+        outputs = {o["name"]: o for o in json.loads(curl.stdout)["outputs"]}
+        assert outputs["label"]["shape"] == [3]  # the model's 3-row input example
+        listening = subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout
+        assert f"127.0.0.1:{port}" in listening and f"0.0.0.0:{port}" not in listening
+    finally:
+        os.killpg(serve.pid, signal.SIGTERM)
+        serve.wait(timeout=30)

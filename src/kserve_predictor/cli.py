@@ -174,7 +174,7 @@ def _deploy_and_report(args: argparse.Namespace, redactor: Redactor, settings: A
 def cmd_serve(args: argparse.Namespace, redactor: Redactor) -> int:
     from .serving.local import check_port_free, prediction_path, prepare
     from .serving.server import build_model, serve
-    from .smoke import build_request, curl_command, example_rows
+    from .smoke import build_request, curl_command, example_rows, signature_rows
 
     name = _checked_name(args.name or _name_from_url(args.model_url), "--name")
     check_port_free(args.host, args.port)
@@ -186,7 +186,8 @@ def cmd_serve(args: argparse.Namespace, redactor: Redactor) -> int:
         f"serving {layout.detection.info.url} as {name} ({layout.engine.name}, {layout.engine.protocol}) from {layout.folder}"
     )
     print(f"prediction URL: {url}")
-    rows = example_rows(layout.detection.location, layout.detection.info)
+    info = layout.detection.info
+    rows = example_rows(layout.detection.location, info) or signature_rows(info)
     if rows is not None:
         print(
             "try it:\n  "
