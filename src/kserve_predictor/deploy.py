@@ -106,7 +106,7 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
     _check_namespace(cluster, settings.namespace)
     style = _spec_style(cluster, settings.spec_style)
     objects = _manifests(settings, detection, location, engine, limits, style)
-    _check_ownership(cluster, settings, app)
+    existing_isvc = _check_ownership(cluster, settings, app)
     for manifest in objects:
         cluster.apply(manifest, dry_run=True)  # permissions, schema, webhooks, namespace
     result = DeployResult(
@@ -129,10 +129,14 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
     # 4. Create or update the objects.
     stored: dict[str, Any] = {}
     for manifest in objects:
-        before = cluster.get(manifest["kind"], settings.namespace, manifest["metadata"]["name"])
+        name = manifest["metadata"]["name"]
+        is_isvc = manifest["kind"] == "InferenceService"
+        before = (
+            existing_isvc if is_isvc else cluster.get(manifest["kind"], settings.namespace, name)
+        )
         stored = cluster.apply(manifest)
         if _version(before) != _version(stored):
-            result.changed.append(f"{manifest['kind']}/{manifest['metadata']['name']}")
+            result.changed.append(f"{manifest['kind']}/{name}")
     generation = int(stored["metadata"].get("generation") or 1)
     log.info(
         "applied %s; waiting for generation %d to be ready",
@@ -258,17 +262,18 @@ def _storage_uri(isvc: dict[str, Any]) -> str:
     return str(implementation["storageUri"])
 
 
-def _check_ownership(cluster: Cluster, settings: DeploySettings, app: str) -> None:
-    """Refuse to take over an InferenceService someone else made, unless --force."""
+def _check_ownership(cluster: Cluster, settings: DeploySettings, app: str) -> dict[str, Any] | None:
+    """Refuse to take over an InferenceService someone else made, unless --force; returns the
+    existing one (or None)."""
     existing = cluster.get("InferenceService", settings.namespace, app)
     if existing is None or settings.force:
-        return
+        return existing
     labels = existing.get("metadata", {}).get("labels") or {}
     owner = _owner_of(existing)
     ours = labels.get("app.kubernetes.io/managed-by") == MANAGED_BY
     same_workflow = labels.get("fuseml/workflow", "") == (settings.workflow or "")
     if ours and same_workflow:
-        return
+        return existing
     raise UsageError(
         f"InferenceService {settings.namespace}/{app} already exists and belongs to {owner}; "
         "choose another app name, or pass --force (FUSEML_FORCE=true) to adopt it"
