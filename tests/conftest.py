@@ -209,7 +209,11 @@ class LocalRuntimes:
         for process in self.processes:
             process.terminate()
         for process in self.processes:
-            process.wait(timeout=20)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 @dataclass

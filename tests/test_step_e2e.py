@@ -200,32 +200,35 @@ def test_legacy_spec_style_on_a_cluster_without_serving_runtimes(
     if not crd_available():
         pytest.skip("../shared/kserve/crd is absent")
     runtimes = LocalRuntimes()
-    with KubeApiServer(serving_runtime_api=False, namespaces=("default", NAMESPACE)) as api:
-        KServeController(api, runtimes).attach()
-        kubeconfig = api.write_kubeconfig(tmp_path / "kc")
-        env = {**s3.env, "KUBECONFIG": str(kubeconfig)}
-        done = run_cli(
-            "deploy",
-            "--model",
-            s3_model("sklearn_pickle"),
-            "--app-name",
-            "legacy",
-            "-n",
-            NAMESPACE,
-            "--output",
-            "json",
-            env=env,
-        )
-        assert done.code == 0, done.stderr
-        assert json.loads(done.stdout)["spec_style"] == "legacy"
-        assert json.loads(done.stdout)["registered"] is False  # no FuseML server given
-        sent = [
-            r
-            for r in api.requests
-            if r.method == "PATCH" and r.path.endswith("inferenceservices/legacy")
-        ]
-        assert sent and all(r.content_type == "application/apply-patch+yaml" for r in sent)
-        stored = api.get_object("inferenceservices", NAMESPACE, "legacy")
-        assert (
-            stored["spec"]["predictor"]["model"]["modelFormat"]["name"] == "sklearn"
-        )  # rewritten by the webhook
+    try:
+        with KubeApiServer(serving_runtime_api=False, namespaces=("default", NAMESPACE)) as api:
+            KServeController(api, runtimes).attach()
+            kubeconfig = api.write_kubeconfig(tmp_path / "kc")
+            env = {**s3.env, "KUBECONFIG": str(kubeconfig)}
+            done = run_cli(
+                "deploy",
+                "--model",
+                s3_model("sklearn_pickle"),
+                "--app-name",
+                "legacy",
+                "-n",
+                NAMESPACE,
+                "--output",
+                "json",
+                env=env,
+            )
+            assert done.code == 0, done.stderr
+            assert json.loads(done.stdout)["spec_style"] == "legacy"
+            assert json.loads(done.stdout)["registered"] is False  # no FuseML server given
+            sent = [
+                r
+                for r in api.requests
+                if r.method == "PATCH" and r.path.endswith("inferenceservices/legacy")
+            ]
+            assert sent and all(r.content_type == "application/apply-patch+yaml" for r in sent)
+            stored = api.get_object("inferenceservices", NAMESPACE, "legacy")
+            assert (
+                stored["spec"]["predictor"]["model"]["modelFormat"]["name"] == "sklearn"
+            )  # rewritten by the webhook
+    finally:
+        runtimes.close()
