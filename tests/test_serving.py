@@ -224,4 +224,8 @@ def test_serve_prints_the_url_and_a_curl_that_works(
         assert f"127.0.0.1:{port}" in listening and f"0.0.0.0:{port}" not in listening
     finally:
         os.killpg(serve.pid, signal.SIGTERM)
-        serve.wait(timeout=30)
+        try:
+            serve.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(serve.pid, signal.SIGKILL)
+            serve.wait()

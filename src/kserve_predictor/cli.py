@@ -182,20 +182,38 @@ def cmd_serve(args: argparse.Namespace, redactor: Redactor) -> int:
     model = build_model(layout.engine.name, layout.folder, name)
     model.load()
     url = f"http://{_url_host(args.host)}:{args.port}{prediction_path(layout.engine, name)}"
-    print(
-        f"serving {layout.detection.info.url} as {name} ({layout.engine.name}, {layout.engine.protocol}) from {layout.folder}"
-    )
-    print(f"prediction URL: {url}")
+    lines = [
+        f"serving {layout.detection.info.url} as {name} ({layout.engine.name}, "
+        f"{layout.engine.protocol}) from {layout.folder}",
+        f"prediction URL: {url}",
+    ]
     info = layout.detection.info
     rows = example_rows(layout.detection.location, info) or signature_rows(info)
     if rows is not None:
-        print(
-            "try it:\n  "
-            + curl_command(url, build_request(rows, layout.engine.protocol, layout.detection.info))
-        )
-    sys.stdout.flush()
+        body = build_request(rows, layout.engine.protocol, info)
+        lines.append("try it:\n  " + curl_command(url, body))
+    _announce_when_listening(_url_host(args.host), args.port, redactor("\n".join(lines)))
     serve(model, args.host, args.port)
     return 0
+
+
+def _announce_when_listening(host: str, port: int, text: str) -> None:
+    """Print ``text`` once the server accepts connections, so the URL printed answers at once."""
+    import socket
+    import threading
+    import time
+
+    def wait_and_print() -> None:
+        for _ in range(1200):
+            try:
+                socket.create_connection((host.strip("[]"), port), timeout=0.5).close()
+            except OSError:
+                time.sleep(0.1)
+                continue
+            print(text, flush=True)
+            return
+
+    threading.Thread(target=wait_and_print, daemon=True).start()
 
 
 def _name_from_url(url: str) -> str:
