@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
-from conftest import run_cli
+from conftest import CliResult, run_cli
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
 COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
@@ -71,6 +71,12 @@ def same(expected: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> None:
         )
 
 
+def deploy_local(folder: Path, app: str, *flags: str, env: dict[str, str]) -> CliResult:
+    return run_cli(
+        "deploy", "--target", "local", "--model", str(folder), "--app-name", app, *flags, env=env
+    )
+
+
 @pytest.fixture
 def local_home(tmp_path: Path) -> dict[str, str]:
     return {"KSERVE_PREDICTOR_HOME": str(tmp_path / "home")}
@@ -83,13 +89,8 @@ def test_served_predictions_equal_pyfunc(
     engine, kind, v2_name = MODELS[name]
     folder = shutil.copytree(zoo / name, tmp_path / name)
     app = "m-" + name.replace("_", "-")
-    done = run_cli(
-        "deploy",
-        "--target",
-        "local",
-        "--model",
-        str(folder),
-        "--app-name",
+    done = deploy_local(
+        folder,
         app,
         "--output",
         "json",
@@ -126,9 +127,7 @@ def test_served_predictions_equal_pyfunc(
 
 def test_local_deploy_lifecycle(zoo: Path, tmp_path: Path, local_home: dict[str, str]) -> None:
     folder = shutil.copytree(zoo / "sklearn_pickle", tmp_path / "iris")
-    done = run_cli(
-        "deploy", "--target", "local", "--model", str(folder), "--app-name", "iris", env=local_home
-    )
+    done = deploy_local(folder, "iris", env=local_home)
     assert done.code == 0, done.stderr
     url = done.stdout.strip().splitlines()[-1]
     assert url.startswith("http://127.0.0.1:") and url.endswith("/v1/models/iris:predict")
@@ -156,13 +155,8 @@ def test_local_deploy_registers_with_fuseml(
 ) -> None:  # type: ignore[no-untyped-def]
     folder = shutil.copytree(zoo / "xgboost", tmp_path / "boost")
     env = {**local_home, "FUSEML_SERVER_URL": fuseml.url}
-    done = run_cli(
-        "deploy",
-        "--target",
-        "local",
-        "--model",
-        str(folder),
-        "--app-name",
+    done = deploy_local(
+        folder,
         "boost",
         "--no-smoke-test",
         env=env,
@@ -178,9 +172,7 @@ def test_a_model_that_cannot_load_fails_with_the_cause(
 ) -> None:
     folder = shutil.copytree(zoo / "sklearn_pickle", tmp_path / "bad")
     (folder / "model.pkl").write_bytes(b"not a pickle")
-    done = run_cli(
-        "deploy", "--target", "local", "--model", str(folder), "--app-name", "bad", env=local_home
-    )
+    done = deploy_local(folder, "bad", env=local_home)
     assert done.code == 1
     assert (
         done.stderr.startswith("error: the local model server for bad exited:")

@@ -182,13 +182,7 @@ def _detect_sklearn(url: str, conf: dict[str, Any], files: set[str]) -> Detected
 def _detect_xgboost(url: str, conf: dict[str, Any], files: set[str]) -> Detected:
     path = _inside(url, "xgboost", conf.get("data"))
     _require(url, path, files)
-    model_class = str(conf.get("model_class", ""))
-    serialization = (
-        "native"
-        if model_class.endswith("Booster") or not path.endswith((".pkl", ".skops"))
-        else None
-    )
-    return XGBOOST, path, {"serialization": serialization or _by_extension(path)}
+    return XGBOOST, path, {"serialization": _file_serialization(path)}
 
 
 def _detect_lightgbm(url: str, conf: dict[str, Any], files: set[str]) -> Detected:
@@ -196,12 +190,14 @@ def _detect_lightgbm(url: str, conf: dict[str, Any], files: set[str]) -> Detecte
     _require(url, path, files)
     # A Booster is saved in LightGBM's own text format whatever serialization_format says;
     # the sklearn wrappers are saved with skops or pickle.
-    serialization = "native" if path.endswith((".lgb", ".txt", ".bst")) else _by_extension(path)
-    return LIGHTGBM, path, {"serialization": serialization}
+    return LIGHTGBM, path, {"serialization": _file_serialization(path)}
 
 
-def _by_extension(path: str) -> str:
-    return "skops" if path.endswith(".skops") else "pickle"
+def _file_serialization(path: str) -> str:
+    """skops, pickle, or native (the library's own format: ubj, json, lgb, bst, ...)."""
+    if path.endswith(".skops"):
+        return "skops"
+    return "pickle" if path.endswith((".pkl", ".pickle", ".joblib")) else "native"
 
 
 def _detect_onnx(url: str, conf: dict[str, Any], files: set[str]) -> Detected:

@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .tracking_http import TrackingHTTPServer
+from .tracking_http import TrackingHTTPServer, base_url, serve_in_thread, shut_down
 
 REQUIRED = ("name", "type", "url", "workflow", "k8s_namespace")
 Obj = dict[str, Any]
@@ -196,23 +196,13 @@ class FuseMLServer:
     def start(self) -> str:
         if self._httpd is None:
             self._httpd = _HttpServer(self._address, self._api)
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever,
-                kwargs={"poll_interval": 0.02},
-                name="fuseml-api",
-                daemon=True,
-            )
-            self._thread.start()
+            self._thread = serve_in_thread(self._httpd, "fuseml-api")
         return self.url
 
     def stop(self) -> None:
         if self._httpd is None:
             return
-        self._httpd.shutdown()
-        self._httpd.close_connections()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        shut_down(self._httpd, self._thread)
         self._httpd = None
 
     def __enter__(self) -> FuseMLServer:
@@ -224,10 +214,7 @@ class FuseMLServer:
 
     @property
     def url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("the server is not started")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return base_url(self._httpd)
 
     @property
     def applications(self) -> dict[str, Obj]:

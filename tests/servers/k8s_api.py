@@ -53,7 +53,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from .tracking_http import TrackingHTTPServer
+from .tracking_http import TrackingHTTPServer, base_url, serve_in_thread, shut_down
 
 _log = logging.getLogger(__name__)
 
@@ -2307,13 +2307,7 @@ class KubeApiServer:
             return self.url
         self._api.stopping = False
         self._httpd = _HttpServer(self._address, self._api)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="k8s-api",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = serve_in_thread(self._httpd, "k8s-api")
         self._dispatcher.start()
         return self.url
 
@@ -2324,11 +2318,7 @@ class KubeApiServer:
         with self._api.store.cond:
             self._api.stopping = True
             self._api.store.cond.notify_all()
-        self._httpd.shutdown()
-        self._httpd.close_connections()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        shut_down(self._httpd, self._thread)
         self._dispatcher.stop()
         self._httpd = None
 
@@ -2341,10 +2331,7 @@ class KubeApiServer:
 
     @property
     def url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("the server is not started")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return base_url(self._httpd)
 
     def client_configuration(self) -> Any:
         """A ``kubernetes.client.Configuration`` pointed at this server."""

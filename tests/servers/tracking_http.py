@@ -38,3 +38,28 @@ class TrackingHTTPServer(ThreadingHTTPServer):
         for connection in connections:
             with contextlib.suppress(OSError):  # already closed by the client
                 connection.shutdown(socket.SHUT_RDWR)
+
+
+def serve_in_thread(httpd: TrackingHTTPServer, name: str) -> threading.Thread:
+    """Serve ``httpd`` from a daemon thread (short poll interval: quick, clean shutdowns)."""
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, name=name, daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def shut_down(httpd: TrackingHTTPServer, thread: threading.Thread | None) -> None:
+    """Stop serving, cut kept-alive connections, release the port, join the thread."""
+    httpd.shutdown()
+    httpd.close_connections()
+    httpd.server_close()
+    if thread is not None:
+        thread.join(timeout=5)
+
+
+def base_url(httpd: TrackingHTTPServer | None) -> str:
+    if httpd is None:
+        raise RuntimeError("the server is not started")
+    host, port = httpd.server_address[:2]
+    return f"http://{host!s}:{port}"

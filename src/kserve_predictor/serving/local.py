@@ -240,8 +240,7 @@ def stop(app: LocalApp, timeout: float = 15.0) -> bool:
             time.sleep(0.1)
         if is_running(app):
             os.killpg(app.pid, signal.SIGKILL)
-    for suffix in (".json",):
-        (_apps_dir() / f"{app.name}{suffix}").unlink(missing_ok=True)
+    (_apps_dir() / f"{app.name}.json").unlink(missing_ok=True)
     return running
 
 
