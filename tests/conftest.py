@@ -32,6 +32,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.fixture(scope="session", autouse=True)
+def hermetic_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Local state of the whole session lives in a tmp dir: the suite never reads or changes the
+    user's ~/.kserve-predictor (their servers, their names). Commands run with run_cli inherit it."""
+    home = tmp_path_factory.mktemp("kserve-predictor-home")
+    previous = os.environ.get("KSERVE_PREDICTOR_HOME")
+    os.environ["KSERVE_PREDICTOR_HOME"] = str(home)
+    yield home
+    if previous is None:
+        os.environ.pop("KSERVE_PREDICTOR_HOME", None)
+    else:
+        os.environ["KSERVE_PREDICTOR_HOME"] = previous
+
+
 @pytest.fixture(scope="session")
 def zoo() -> Path:
     """The model zoo, made by real MLflow once and cached by the zoo script's content."""
