@@ -17,6 +17,7 @@ from .engines import Engine
 from .errors import FuseMLError, UsageError
 from .modelurl import ModelLocation, resolve
 from .naming import MANAGED_BY, check_app_name
+from .redact import masked_repr
 from .settings import DeploySettings
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,9 @@ class DeployResult:
     """Objects whose stored state this run changed."""
     smoke_ms: float | None = None
     """Latency of the smoke test's prediction, when one ran."""
+
+    def __repr__(self) -> str:
+        return masked_repr(self)  # the manifests hold the Secret
 
     def as_dict(self) -> dict[str, Any]:
         conversion = self.conversion

@@ -58,8 +58,10 @@ def secret(app: str, namespace: str, s3: S3Settings, labels: dict[str, str]) -> 
     }
     if s3.endpoint_url:
         parsed = urlparse(s3.endpoint_url)
-        # KServe wants host[:port]; the scheme travels in s3-usehttps.
-        annotations["serving.kserve.io/s3-endpoint"] = parsed.netloc + parsed.path.rstrip("/")
+        # KServe wants host[:port]; the scheme travels in s3-usehttps, and credentials embedded
+        # in the URL never go into an annotation (annotations are readable without Secret access).
+        host = parsed.netloc.rsplit("@", 1)[-1]
+        annotations["serving.kserve.io/s3-endpoint"] = host + parsed.path.rstrip("/")
     return {
         "apiVersion": "v1",
         "kind": "Secret",

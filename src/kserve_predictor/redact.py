@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
+from typing import Any
 
 MASK = "***"
 # Credentials embedded in URLs (https://user:password@host) are masked wherever they appear.
 _URL_CREDENTIALS = re.compile(r"(?<=://)([^/\s:@]+):([^/\s@]+)@")
+# Mapping keys whose string values are credentials (Secret data, settings fields).
+_SECRET_KEY = re.compile(r"secret|password|token|access_key", re.IGNORECASE)
 
 
 class Redactor:
@@ -38,3 +42,38 @@ class RedactingFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return self.redactor(super().format(record))
+
+
+def mask_url_credentials(text: str) -> str:
+    return _URL_CREDENTIALS.sub(rf"\1:{MASK}@", text)
+
+
+def masked(value: Any) -> Any:
+    """A copy safe to show: Secret data, secret-named entries and URL passwords masked."""
+    if isinstance(value, dict):
+        is_secret = value.get("kind") == "Secret"
+        return {
+            k: MASK
+            if isinstance(v, str) and (_SECRET_KEY.search(str(k)) or is_secret and k in _DATA)
+            else {key: MASK for key in v}
+            if is_secret and k in _DATA and isinstance(v, dict)
+            else masked(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return type(value)(masked(v) for v in value)
+    if isinstance(value, str):
+        return mask_url_credentials(value)
+    return value
+
+
+_DATA = ("data", "stringData")
+
+
+def masked_repr(obj: Any) -> str:
+    """repr() of a dataclass with every secret masked, for settings and results that a
+    traceback, a debugger or a log line could show."""
+    fields = ", ".join(
+        f"{f.name}={masked(getattr(obj, f.name))!r}" for f in dataclasses.fields(obj) if f.repr
+    )
+    return mask_url_credentials(f"{type(obj).__name__}({fields})")
