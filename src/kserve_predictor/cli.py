@@ -282,7 +282,7 @@ def cmd_deploy(args: argparse.Namespace, redactor: Redactor) -> int:
     if args.app_name is not None:
         name, stable = check_app_name(args.app_name.strip(), "--app-name"), True
     elif origin.project and origin.codeset:
-        name, stable = origin.default_app_name()
+        name, stable = origin.default_app_name(args.namespace)
     else:
         raise UsageError("--app-name is required outside a FuseML codeset; e.g. --app-name iris")
     if args.target == "local":

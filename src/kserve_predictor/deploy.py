@@ -16,7 +16,7 @@ from .detect import Detection, detect
 from .engines import Engine
 from .errors import FuseMLError, UsageError
 from .modelurl import ModelLocation, resolve
-from .naming import MANAGED_BY, check_app_name
+from .naming import MANAGED_BY, check_app_name, check_host_names
 from .redact import masked_repr
 from .settings import DeploySettings
 
@@ -78,7 +78,7 @@ def prediction_url(base_url: str, engine: Engine, app_name: str) -> str:
 def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployResult:
     """Deploy the model to KServe; returns when it answers (or raises a typed error)."""
     # 1-2. What the model is and which engine serves it: metadata only.
-    app = check_app_name(settings.app_name)
+    app = check_host_names(check_app_name(settings.app_name), settings.namespace)
     location = resolve(settings.model_url, settings.s3)
     if not location.url.startswith("s3://"):
         raise UsageError(

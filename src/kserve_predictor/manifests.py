@@ -89,7 +89,10 @@ def inference_service(spec: ServiceSpec) -> Manifest:
     if spec.runtime_version:
         implementation["runtimeVersion"] = spec.runtime_version
     implementation["protocolVersion"] = engine.protocol
-    implementation["resources"] = {"requests": dict(DEFAULT_REQUESTS), "limits": dict(spec.limits)}
+    implementation["resources"] = {
+        "requests": requests_within(spec.limits),
+        "limits": dict(spec.limits),
+    }
     predictor: dict[str, Any] = {"serviceAccountName": credentials_name(spec.name)}
     if spec.layout_digest:
         predictor["annotations"] = {LAYOUT_ANNOTATION: spec.layout_digest}
@@ -159,6 +162,19 @@ def parse_limits(text: str | None, source: str = "resources limits") -> dict[str
             )
         limits[str(resource)] = quantity
     return limits
+
+
+def requests_within(limits: dict[str, str]) -> dict[str, str]:
+    """The default requests, each lowered to its limit: Kubernetes rejects (and a scheduler
+    never places) a pod whose request exceeds its limit."""
+    from kubernetes.utils.quantity import parse_quantity
+
+    requests = dict(DEFAULT_REQUESTS)
+    for resource, request in DEFAULT_REQUESTS.items():
+        limit = limits.get(resource)
+        if limit is not None and parse_quantity(limit) < parse_quantity(request):
+            requests[resource] = limit
+    return requests
 
 
 def to_yaml(manifests: list[Manifest], redact_secrets: bool = True) -> str:
