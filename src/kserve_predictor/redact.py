@@ -52,14 +52,7 @@ def masked(value: Any) -> Any:
     """A copy safe to show: Secret data, secret-named entries and URL passwords masked."""
     if isinstance(value, dict):
         is_secret = value.get("kind") == "Secret"
-        return {
-            k: MASK
-            if isinstance(v, str) and (_SECRET_KEY.search(str(k)) or is_secret and k in _DATA)
-            else {key: MASK for key in v}
-            if is_secret and k in _DATA and isinstance(v, dict)
-            else masked(v)
-            for k, v in value.items()
-        }
+        return {k: _masked_entry(str(k), v, is_secret) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return type(value)(masked(v) for v in value)
     if isinstance(value, str):
@@ -67,7 +60,12 @@ def masked(value: Any) -> Any:
     return value
 
 
-_DATA = ("data", "stringData")
+def _masked_entry(key: str, value: Any, in_secret: bool) -> Any:
+    if in_secret and key in ("data", "stringData") and isinstance(value, dict):
+        return dict.fromkeys(value, MASK)
+    if isinstance(value, str) and _SECRET_KEY.search(key):
+        return MASK
+    return masked(value)
 
 
 def masked_repr(obj: Any) -> str:
