@@ -184,24 +184,46 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
 def _smoke_test(
     isvc: dict[str, Any], detection: Detection, engine: Engine, app: str
 ) -> float | None:
-    """Send the input example; inside the cluster through the cluster-local address."""
+    """Send the input example: in a pod through the cluster-local address, elsewhere through
+    status.url. A Ready service that cannot be reached from here is a warning, not a failure."""
+    import json
     import os
 
-    from .smoke import build_request, example_rows, send
+    from .smoke import (
+        MAX_EXAMPLE_BYTES,
+        Unreachable,
+        build_request,
+        example_rows,
+        ingress_command,
+        send,
+    )
 
     rows = example_rows(detection.location, detection.info)
     if rows is None:
-        log.info("the model has no input example: no smoke test")
+        log.info("the model has no usable input example: no smoke test")
+        return None
+    body = build_request(rows, engine.protocol, detection.info)
+    size = len(json.dumps(body))
+    if size > MAX_EXAMPLE_BYTES:
+        log.warning(
+            "smoke test skipped: the input example makes a %d-byte request, more than %d",
+            size, MAX_EXAMPLE_BYTES,
+        )  # fmt: skip
         return None
     status = isvc.get("status") or {}
-    base = str(status.get("url") or "")
+    external = str(status.get("url") or "")
     internal = str((status.get("address") or {}).get("url") or "")
-    if os.environ.get("KUBERNETES_SERVICE_HOST") and internal:
-        base = internal
-    url = prediction_url(base, engine, app)
-    result = send(
-        url, build_request(rows, engine.protocol, detection.info), len(rows), engine.protocol
-    )
+    in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and bool(internal)
+    url = prediction_url(internal if in_cluster else external, engine, app)
+    result = send(url, body, len(rows), engine.protocol)
+    if isinstance(result, Unreachable):
+        path = prediction_url("", engine, app)
+        log.warning(
+            "smoke test skipped: %s cannot be reached from here (%s); the service is Ready. "
+            "To try it through the ingress: %s",
+            result.url, result.reason, ingress_command(external, path, body),
+        )  # fmt: skip
+        return None
     log.info("smoke test: %d rows answered in %.1f ms", result.rows, result.latency_ms)
     return result.latency_ms
 
