@@ -35,15 +35,19 @@ def free_port() -> int:
 @pytest.fixture(scope="session", autouse=True)
 def hermetic_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Local state of the whole session lives in a tmp dir: the suite never reads or changes the
-    user's ~/.kserve-predictor (their servers, their names). Commands run with run_cli inherit it."""
+    user's ~/.kserve-predictor (their servers, their names) nor uses their kubeconfig. Commands
+    run with run_cli inherit this."""
     home = tmp_path_factory.mktemp("kserve-predictor-home")
-    previous = os.environ.get("KSERVE_PREDICTOR_HOME")
-    os.environ["KSERVE_PREDICTOR_HOME"] = str(home)
+    # No cluster unless a test names one: never the user's ~/.kube/config.
+    isolated = {"KSERVE_PREDICTOR_HOME": str(home), "KUBECONFIG": str(home / "no-kubeconfig")}
+    previous = {key: os.environ.get(key) for key in isolated}
+    os.environ.update(isolated)
     yield home
-    if previous is None:
-        os.environ.pop("KSERVE_PREDICTOR_HOME", None)
-    else:
-        os.environ["KSERVE_PREDICTOR_HOME"] = previous
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(scope="session")

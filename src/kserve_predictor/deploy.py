@@ -16,7 +16,8 @@ from .detect import Detection, detect
 from .engines import Engine
 from .errors import FuseMLError, UsageError
 from .modelurl import ModelLocation, resolve
-from .naming import MANAGED_BY, check_app_name, check_host_names
+from .naming import check_app_name, check_host_names
+from .ownership import ADOPT, refuse_unless_ours
 from .redact import masked_repr
 from .settings import DeploySettings
 
@@ -110,7 +111,7 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
     _check_namespace(cluster, settings.namespace)
     style = _spec_style(cluster, settings.spec_style)
     objects = _manifests(settings, detection, location, engine, limits, style)
-    existing_isvc = _check_ownership(cluster, settings, app)
+    existing = _check_ownership(cluster, settings, objects)
     for manifest in objects:
         cluster.apply(manifest, dry_run=True)  # permissions, schema, webhooks, namespace
     result = DeployResult(
@@ -134,12 +135,8 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
     stored: dict[str, Any] = {}
     for manifest in objects:
         name = manifest["metadata"]["name"]
-        is_isvc = manifest["kind"] == "InferenceService"
-        before = (
-            existing_isvc if is_isvc else cluster.get(manifest["kind"], settings.namespace, name)
-        )
         stored = cluster.apply(manifest)
-        if _version(before) != _version(stored):
+        if _version(existing[manifest["kind"]]) != _version(stored):
             result.changed.append(f"{manifest['kind']}/{name}")
     generation = int(stored["metadata"].get("generation") or 1)
     log.info(
@@ -288,31 +285,25 @@ def _storage_uri(isvc: dict[str, Any]) -> str:
     return str(implementation["storageUri"])
 
 
-def _check_ownership(cluster: Cluster, settings: DeploySettings, app: str) -> dict[str, Any] | None:
-    """Refuse to take over an InferenceService someone else made, unless --force; returns the
-    existing one (or None)."""
-    existing = cluster.get("InferenceService", settings.namespace, app)
-    if existing is None or settings.force:
-        return existing
-    labels = existing.get("metadata", {}).get("labels") or {}
-    owner = _owner_of(existing)
-    ours = labels.get("app.kubernetes.io/managed-by") == MANAGED_BY
-    same_workflow = labels.get("fuseml/workflow", "") == (settings.workflow or "")
-    if ours and same_workflow:
-        return existing
-    raise UsageError(
-        f"InferenceService {settings.namespace}/{app} already exists and belongs to {owner}; "
-        "choose another app name, or pass --force (FUSEML_FORCE=true) to adopt it"
-    )
-
-
-def _owner_of(isvc: dict[str, Any]) -> str:
-    labels = isvc.get("metadata", {}).get("labels") or {}
-    if labels.get("app.kubernetes.io/managed-by") == MANAGED_BY:
-        return f"FuseML workflow {labels.get('fuseml/workflow') or '(none)'!r}"
-    managers = [m.get("manager") for m in isvc.get("metadata", {}).get("managedFields") or []]
-    managers = [m for m in managers if m and m != "kserve-predictor"]
-    return f"another owner ({', '.join(sorted(set(managers))) or 'not kserve-predictor'})"
+def _check_ownership(
+    cluster: Cluster, settings: DeploySettings, objects: list[dict[str, Any]]
+) -> dict[str, dict[str, Any] | None]:
+    """Refuse to take over any object someone else made (or another workflow), unless --force;
+    returns the existing objects by kind (None where absent)."""
+    existing = {
+        m["kind"]: cluster.get(m["kind"], settings.namespace, m["metadata"]["name"])
+        for m in objects
+    }
+    if not settings.force:
+        refuse_unless_ours(
+            [
+                (f"{m['kind']} {settings.namespace}/{m['metadata']['name']}", existing[m["kind"]])
+                for m in reversed(objects)  # the InferenceService first: the one users name
+            ],
+            settings.workflow,
+            ADOPT,
+        )
+    return existing
 
 
 def _version(obj: dict[str, Any] | None) -> str | None:
