@@ -21,6 +21,15 @@ def env_for(s3: S3Server, cluster: Cluster, **extra: str) -> dict[str, str]:
     return {**s3.env, "KUBECONFIG": str(cluster.kubeconfig), **extra}
 
 
+@pytest.fixture(autouse=True)
+def no_model_servers(request: pytest.FixtureRequest) -> None:
+    """These tests never send a prediction (--no-smoke-test): the simulated KServe still runs
+    its storage initializer, but reports Ready without starting a model server (seconds each)."""
+    if "cluster" in request.fixturenames:
+        cluster = request.getfixturevalue("cluster")
+        cluster.controller.serve = lambda runtime, folder, name, isvc: "http://127.0.0.1:9"
+
+
 def put(cluster: Cluster, plural: str, obj: dict[str, Any]) -> None:
     cluster.api.put_object(plural, obj)  # type: ignore[attr-defined]
 
