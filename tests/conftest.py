@@ -32,6 +32,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.fixture(scope="session", autouse=True)
+def hermetic_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Local state of the whole session lives in a tmp dir: the suite never reads or changes the
+    user's ~/.kserve-predictor (their servers, their names) nor uses their kubeconfig. Commands
+    run with run_cli inherit this."""
+    home = tmp_path_factory.mktemp("kserve-predictor-home")
+    # No cluster unless a test names one: never the user's ~/.kube/config.
+    isolated = {"KSERVE_PREDICTOR_HOME": str(home), "KUBECONFIG": str(home / "no-kubeconfig")}
+    previous = {key: os.environ.get(key) for key in isolated}
+    os.environ.update(isolated)
+    yield home
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="session")
 def zoo() -> Path:
     """The model zoo, made by real MLflow once and cached by the zoo script's content."""

@@ -102,7 +102,9 @@ CASES = [
     Case(
         "app-name-characters", 2, "not a valid InferenceService name", {"FUSEML_APP_NAME": "My_App"}
     ),
-    Case("app-name-too-long", 2, "45 or fewer", {"FUSEML_APP_NAME": "a" * 46}),
+    Case("app-name-too-long", 2, "53 or fewer", {"FUSEML_APP_NAME": "a" * 54}),
+    # <name>-predictor-fuseml-workloads must fit 63 characters: 36 here
+    Case("app-name-too-long-for-namespace", 2, "36 or fewer", {"FUSEML_APP_NAME": "a" * 37}),
     Case(
         "app-name-leading-digit",
         2,

@@ -152,6 +152,7 @@ def test_another_workflow_is_named_as_the_owner(s3: S3Server, s3_model, cluster:
     [
         (["--app-name", "Bad_Name"], {}, "not a valid InferenceService name"),
         (["--app-name", "x" * 50], {}, "45 or fewer"),
+        (["--app-name", "y" * 40, "-n", "fuseml-workloads"], {}, "36 or fewer"),
         (["--resources-limits", "{cpu: lots}"], {}, "not a Kubernetes quantity"),
         (["--runtime-version", "a b"], {}, "cannot be an image tag"),
         (["--predictor", "tensorflow"], {}, "predictor 'tensorflow' cannot serve"),

@@ -7,7 +7,13 @@ import pytest
 from kserve_predictor import manifests
 from kserve_predictor.engines import ENGINES
 from kserve_predictor.errors import UsageError
-from kserve_predictor.naming import Origin, check_app_name, label_value, sanitize
+from kserve_predictor.naming import (
+    Origin,
+    check_app_name,
+    check_host_names,
+    label_value,
+    sanitize,
+)
 from kserve_predictor.settings import S3Settings
 
 
@@ -98,11 +104,11 @@ def test_bad_limits_are_usage_errors(text: str, message: str) -> None:
 
 def test_app_names() -> None:
     assert check_app_name("iris-1") == "iris-1"
-    for bad in ("", "Iris", "1iris", "iris-", "a_b", "x" * 46):
+    for bad in ("", "Iris", "1iris", "iris-", "a_b", "x" * 54):
         with pytest.raises(UsageError):
             check_app_name(bad)
     long = sanitize("My Project" * 10)
-    assert len(long) <= 45 and check_app_name(long)
+    assert len(long) <= 53 and check_app_name(long)
     assert sanitize("9lives") == "app-9lives"
 
 
@@ -120,3 +126,39 @@ def test_origin_defaults_and_labels(tmp_path) -> None:  # type: ignore[no-untype
     name, stable = Origin(workflow="flow").default_app_name()
     assert name.startswith("flow-") and not stable
     assert label_value("a" * 70 + "!") == "a" * 63
+
+
+def test_the_name_limit_depends_on_the_namespace() -> None:
+    """KServe's Standard-mode host label is <name>-predictor-<namespace> (63 characters)."""
+    assert check_host_names("x" * 45, "default") == "x" * 45  # 45 + 11 + 7 = 63
+    with pytest.raises(UsageError) as refused:
+        check_host_names("x" * 37, "fuseml-workloads")  # 37 + 11 + 16 = 64
+    message = str(refused.value)
+    assert "'fuseml-workloads'" in message and "x" * 37 + "-predictor-fuseml-workloads" in message
+    assert "36 or fewer" in message and "\n" not in message
+    origin = Origin("a-rather-long-workflow-name", "my-project", "my-codeset")
+    for namespace in ("default", "fuseml-workloads", "n" * 40):
+        name, stable = origin.default_app_name(namespace)
+        assert stable and check_app_name(name)
+        if len(namespace) < 40:
+            assert check_host_names(name, namespace) == name
+    assert origin.default_app_name("fuseml-workloads") == origin.default_app_name(
+        "fuseml-workloads"
+    )
+
+
+@pytest.mark.parametrize(
+    ("limits", "requests"),
+    [
+        ({"cpu": "1", "memory": "64Mi"}, {"cpu": "100m", "memory": "64Mi"}),
+        ({"cpu": "50m", "memory": "2Gi"}, {"cpu": "50m", "memory": "128Mi"}),
+        ({"cpu": "0.05", "memory": "100M"}, {"cpu": "0.05", "memory": "100M"}),
+        ({"cpu": "2", "memory": "4Gi"}, {"cpu": "100m", "memory": "128Mi"}),
+    ],
+)
+def test_requests_never_exceed_limits(limits: dict[str, str], requests: dict[str, str]) -> None:
+    isvc = manifests.inference_service(_spec(limits=limits))
+    assert isvc["spec"]["predictor"]["model"]["resources"] == {
+        "requests": requests,
+        "limits": limits,
+    }

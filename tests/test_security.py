@@ -237,3 +237,36 @@ def test_kubernetes_and_fuseml_verify_certificates_by_default(tmp_path: Path) ->
     )
     assert FuseMLClient("https://fuseml.example").session.verify is True
     assert FuseMLClient("https://fuseml.example", verify_tls=False).session.verify is False
+
+
+def test_no_secret_in_any_repr() -> None:
+    """What a traceback, a debugger or a log line could show masks keys and URL passwords."""
+    from kserve_predictor import manifests
+    from kserve_predictor.cluster import ClusterSettings
+    from kserve_predictor.deploy import DeployResult
+    from kserve_predictor.settings import DeploySettings, S3Settings
+
+    s3 = S3Settings.from_env(
+        {
+            "MLFLOW_S3_ENDPOINT_URL": "http://minio:pa55w0rd-in-url@minio.example:9000",
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        }
+    )
+    settings = DeploySettings(
+        model_url="s3://bucket/model",
+        app_name="iris",
+        fuseml_url="http://admin:fuseml-pa55@fuseml.example",
+        s3=s3,
+    )
+    secret = manifests.secret("iris", "default", s3, {})
+    result = DeployResult("iris", "default", "sklearn", "v1", "s3://b/m", "model", [secret])
+    cluster = ClusterSettings(kubeconfig="/k/config", context="https://u:kube-pa55@api.example")
+    for obj in (s3, settings, result, cluster):
+        text = repr(obj)
+        for value in (ACCESS_KEY, SECRET_KEY, "pa55w0rd-in-url", "fuseml-pa55", "kube-pa55"):
+            assert value not in text, f"{value} in {text}"
+        assert type(obj).__name__ in text
+    assert "minio.example:9000" in repr(s3) and "fuseml.example" in repr(settings)
+    assert "'kind': 'Secret'" in repr(result) and "AWS_SECRET_ACCESS_KEY" in repr(result)
+    assert result.manifests[0]["stringData"]["AWS_SECRET_ACCESS_KEY"] == SECRET_KEY  # untouched

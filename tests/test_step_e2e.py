@@ -40,18 +40,17 @@ def check_answer(engine: str, answer: dict) -> None:  # type: ignore[type-arg]
 
 WORKFLOW = "mlflow-e2e"
 NAMESPACE = "fuseml-workloads"
+# <project>-<codeset>-<workflow> is 41 characters: too long for KServe's host name
+# <name>-predictor-fuseml-workloads, so the default name is shortened (with a hash).
+APP = "mlflow-project-01-iris-codese-cf6621"
 
 
 @pytest.mark.parametrize(
     ("model", "engine", "path"),
     [
-        (
-            "sklearn_pickle",
-            "sklearn",
-            "/v1/models/mlflow-project-01-iris-codeset-mlflow-e2e:predict",
-        ),
-        ("onnx", "triton", "/v2/models/mlflow-project-01-iris-codeset-mlflow-e2e/infer"),
-        ("tf_module", "tensorflow", "/v1/models/mlflow-project-01-iris-codeset-mlflow-e2e:predict"),
+        ("sklearn_pickle", "sklearn", f"/v1/models/{APP}:predict"),
+        ("onnx", "triton", f"/v2/models/{APP}/infer"),
+        ("tf_module", "tensorflow", f"/v1/models/{APP}:predict"),
     ],
 )
 def test_run_deploys_registers_and_outputs_the_url(
@@ -69,7 +68,7 @@ def test_run_deploys_registers_and_outputs_the_url(
     env = step_env(s3, cluster, fuseml, url, results)
     done = run_cli("run", env=env, cwd=codeset(tmp_path))
     assert done.code == 0, done.stderr
-    app = "mlflow-project-01-iris-codeset-mlflow-e2e"
+    app = APP
     expected_url = done.stdout.strip()
     assert re.fullmatch(rf"http://127\.0\.0\.1:\d+{re.escape(path)}", expected_url)
     assert (results / "prediction-url").read_text() == expected_url

@@ -282,7 +282,7 @@ def cmd_deploy(args: argparse.Namespace, redactor: Redactor) -> int:
     if args.app_name is not None:
         name, stable = check_app_name(args.app_name.strip(), "--app-name"), True
     elif origin.project and origin.codeset:
-        name, stable = origin.default_app_name()
+        name, stable = origin.default_app_name(args.namespace)
     else:
         raise UsageError("--app-name is required outside a FuseML codeset; e.g. --app-name iris")
     if args.target == "local":
@@ -317,16 +317,15 @@ def cmd_deploy(args: argparse.Namespace, redactor: Redactor) -> int:
     return _deploy_and_report(args, redactor, settings)
 
 
-def _cluster(args: argparse.Namespace) -> Any:
-    from .cluster import ClusterSettings, connect
+def _cluster_settings(args: argparse.Namespace) -> Any:
+    from .cluster import ClusterSettings
 
-    return connect(ClusterSettings(args.kubeconfig, None, not args.insecure_skip_tls_verify))
+    return ClusterSettings(args.kubeconfig, None, not args.insecure_skip_tls_verify)
 
 
 def cmd_status(args: argparse.Namespace, redactor: Redactor) -> int:
-    from .errors import UsageError
-    from .lifecycle import service_status
-    from .serving.local import describe, list_apps, load_app
+    from .lifecycle import status
+    from .serving.local import describe, list_apps
 
     if args.name is None:  # the local registry
         apps = [describe(app) for app in list_apps()]
@@ -336,61 +335,44 @@ def cmd_status(args: argparse.Namespace, redactor: Redactor) -> int:
         ]
         _emit(args, redactor, {"local": apps}, "\n".join(lines) or "no local deployments")
         return 0
-    local = load_app(args.name) if args.target in ("auto", "local") else None
-    if local is not None:
-        info = describe(local)
-        human = "\n".join(
-            [
-                f"name:            {local.name} (local, pid {local.pid})",
-                f"ready:           {info['running']}",
-                f"engine:          {local.engine} (protocol {local.protocol})",
-                f"model:           {local.model}",
-                f"prediction URL:  {local.prediction_url}",
-                f"log:             {local.log}",
-            ]
-        )
-        _emit(args, redactor, info, human)
-        return 0 if info["running"] else 1
-    if args.target == "local":
-        raise UsageError(
-            f"no local deployment named {args.name}; `kserve-predictor status` lists them"
-        )
-
-    status = service_status(_cluster(args), args.namespace, args.name, args.fuseml_url or None)
-    if status is None:
-        raise UsageError(
-            f"no InferenceService {args.namespace}/{args.name}; check the name and --namespace"
-        )
-    lines = [
-        f"name:            {status['name']} ({status['namespace']})",
-        f"ready:           {status['ready']}"
-        + (f" ({status['problem']})" if status["problem"] else ""),
-        f"engine:          {status['engine'] or 'unknown'} (protocol {status['protocol']})",
-        f"storage:         {status['storage_uri']}",
-        f"prediction URL:  {status['prediction_url'] or '-'}",
-        f"FuseML:          {status['fuseml'] or 'not registered'}",
-    ]
-    _emit(args, redactor, status, "\n".join(lines))
-    return 0 if status["ready"] else 1
+    info = status(
+        args.name, args.target, args.namespace, _cluster_settings(args), args.fuseml_url or None
+    )
+    if info["target"] == "local":
+        lines = [
+            f"name:            {info['name']} (local, pid {info['pid']})",
+            f"ready:           {info['running']}",
+            f"engine:          {info['engine']} (protocol {info['protocol']})",
+            f"model:           {info['model']}",
+            f"prediction URL:  {info['prediction_url']}",
+            f"log:             {info['log']}",
+        ]
+    else:
+        lines = [
+            f"name:            {info['name']} ({info['namespace']})",
+            f"ready:           {info['ready']}"
+            + (f" ({info['problem']})" if info["problem"] else ""),
+            f"engine:          {info['engine'] or 'unknown'} (protocol {info['protocol']})",
+            f"storage:         {info['storage_uri']}",
+            f"prediction URL:  {info['prediction_url'] or '-'}",
+            f"FuseML:          {info['fuseml'] or 'not registered'}",
+        ]
+    _emit(args, redactor, info, "\n".join(lines))
+    return 0 if info["ready"] else 1
 
 
 def cmd_delete(args: argparse.Namespace, redactor: Redactor) -> int:
-    from .lifecycle import delete_service
-    from .serving.local import load_app, stop
+    from .lifecycle import delete
 
-    local = load_app(args.name) if args.target in ("auto", "local") else None
-    if local is not None or args.target == "local":
-        removed = []
-        if local is not None:
-            stop(local)
-            removed.append(f"local server {args.name} (pid {local.pid})")
-        if args.fuseml_url:
-            from .fuseml import FuseMLClient
-
-            if FuseMLClient(args.fuseml_url).delete(args.name):
-                removed.append(f"FuseML application {args.name}")
-    else:
-        removed = delete_service(_cluster(args), args.namespace, args.name, args.fuseml_url or None)
+    removed = delete(
+        args.name,
+        args.target,
+        args.namespace,
+        _cluster_settings(args),
+        args.fuseml_url or None,
+        workflow=args.workflow,
+        force=args.force,
+    )
     human = (
         "\n".join(f"deleted {item}" for item in removed) or f"nothing named {args.name} to delete"
     )
@@ -459,7 +441,7 @@ def _parser() -> argparse.ArgumentParser:
         "--target",
         choices=("auto", "kserve", "local"),
         default="auto",
-        help="auto: a local deployment of that name if there is one, else KServe",
+        help="auto (default): wherever NAME is; a name both local and on KServe must be chosen",
     )
 
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -560,6 +542,16 @@ def _parser() -> argparse.ArgumentParser:
         "delete", parents=[common, cluster, target], help="delete a deployment (idempotent)"
     )
     p.add_argument("name")
+    p.add_argument(
+        "--workflow",
+        default=os.environ.get("FUSEML_ENV_WORKFLOW_NAME", ""),
+        help="delete only if NAME belongs to this FuseML workflow (default: any of ours)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="delete even what kserve-predictor did not make (or another workflow made)",
+    )
     p.set_defaults(handler=cmd_delete)
     return parser
 

@@ -53,6 +53,11 @@ class ClusterSettings:
     retry_seconds: float = 60.0
     """How long transient API failures (5xx, 429, dropped connections) are retried."""
 
+    def __repr__(self) -> str:
+        from .redact import masked_repr
+
+        return masked_repr(self)
+
 
 class ReadyTimeout(ClusterError):
     """The InferenceService did not become ready in time."""

@@ -16,7 +16,9 @@ from .detect import Detection, detect
 from .engines import Engine
 from .errors import FuseMLError, UsageError
 from .modelurl import ModelLocation, resolve
-from .naming import MANAGED_BY, check_app_name
+from .naming import check_app_name, check_host_names
+from .ownership import ADOPT, refuse_unless_ours
+from .redact import masked_repr
 from .settings import DeploySettings
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,9 @@ class DeployResult:
     """Objects whose stored state this run changed."""
     smoke_ms: float | None = None
     """Latency of the smoke test's prediction, when one ran."""
+
+    def __repr__(self) -> str:
+        return masked_repr(self)  # the manifests hold the Secret
 
     def as_dict(self) -> dict[str, Any]:
         conversion = self.conversion
@@ -74,7 +79,7 @@ def prediction_url(base_url: str, engine: Engine, app_name: str) -> str:
 def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployResult:
     """Deploy the model to KServe; returns when it answers (or raises a typed error)."""
     # 1-2. What the model is and which engine serves it: metadata only.
-    app = check_app_name(settings.app_name)
+    app = check_host_names(check_app_name(settings.app_name), settings.namespace)
     location = resolve(settings.model_url, settings.s3)
     if not location.url.startswith("s3://"):
         raise UsageError(
@@ -106,7 +111,7 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
     _check_namespace(cluster, settings.namespace)
     style = _spec_style(cluster, settings.spec_style)
     objects = _manifests(settings, detection, location, engine, limits, style)
-    existing_isvc = _check_ownership(cluster, settings, app)
+    existing = _check_ownership(cluster, settings, objects)
     for manifest in objects:
         cluster.apply(manifest, dry_run=True)  # permissions, schema, webhooks, namespace
     result = DeployResult(
@@ -130,12 +135,8 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
     stored: dict[str, Any] = {}
     for manifest in objects:
         name = manifest["metadata"]["name"]
-        is_isvc = manifest["kind"] == "InferenceService"
-        before = (
-            existing_isvc if is_isvc else cluster.get(manifest["kind"], settings.namespace, name)
-        )
         stored = cluster.apply(manifest)
-        if _version(before) != _version(stored):
+        if _version(existing[manifest["kind"]]) != _version(stored):
             result.changed.append(f"{manifest['kind']}/{name}")
     generation = int(stored["metadata"].get("generation") or 1)
     log.info(
@@ -180,24 +181,46 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
 def _smoke_test(
     isvc: dict[str, Any], detection: Detection, engine: Engine, app: str
 ) -> float | None:
-    """Send the input example; inside the cluster through the cluster-local address."""
+    """Send the input example: in a pod through the cluster-local address, elsewhere through
+    status.url. A Ready service that cannot be reached from here is a warning, not a failure."""
+    import json
     import os
 
-    from .smoke import build_request, example_rows, send
+    from .smoke import (
+        MAX_EXAMPLE_BYTES,
+        Unreachable,
+        build_request,
+        example_rows,
+        ingress_command,
+        send,
+    )
 
     rows = example_rows(detection.location, detection.info)
     if rows is None:
-        log.info("the model has no input example: no smoke test")
+        log.info("the model has no usable input example: no smoke test")
+        return None
+    body = build_request(rows, engine.protocol, detection.info)
+    size = len(json.dumps(body))
+    if size > MAX_EXAMPLE_BYTES:
+        log.warning(
+            "smoke test skipped: the input example makes a %d-byte request, more than %d",
+            size, MAX_EXAMPLE_BYTES,
+        )  # fmt: skip
         return None
     status = isvc.get("status") or {}
-    base = str(status.get("url") or "")
+    external = str(status.get("url") or "")
     internal = str((status.get("address") or {}).get("url") or "")
-    if os.environ.get("KUBERNETES_SERVICE_HOST") and internal:
-        base = internal
-    url = prediction_url(base, engine, app)
-    result = send(
-        url, build_request(rows, engine.protocol, detection.info), len(rows), engine.protocol
-    )
+    in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and bool(internal)
+    url = prediction_url(internal if in_cluster else external, engine, app)
+    result = send(url, body, len(rows), engine.protocol)
+    if isinstance(result, Unreachable):
+        path = prediction_url("", engine, app)
+        log.warning(
+            "smoke test skipped: %s cannot be reached from here (%s); the service is Ready. "
+            "To try it through the ingress: %s",
+            result.url, result.reason, ingress_command(external, path, body),
+        )  # fmt: skip
+        return None
     log.info("smoke test: %d rows answered in %.1f ms", result.rows, result.latency_ms)
     return result.latency_ms
 
@@ -262,31 +285,25 @@ def _storage_uri(isvc: dict[str, Any]) -> str:
     return str(implementation["storageUri"])
 
 
-def _check_ownership(cluster: Cluster, settings: DeploySettings, app: str) -> dict[str, Any] | None:
-    """Refuse to take over an InferenceService someone else made, unless --force; returns the
-    existing one (or None)."""
-    existing = cluster.get("InferenceService", settings.namespace, app)
-    if existing is None or settings.force:
-        return existing
-    labels = existing.get("metadata", {}).get("labels") or {}
-    owner = _owner_of(existing)
-    ours = labels.get("app.kubernetes.io/managed-by") == MANAGED_BY
-    same_workflow = labels.get("fuseml/workflow", "") == (settings.workflow or "")
-    if ours and same_workflow:
-        return existing
-    raise UsageError(
-        f"InferenceService {settings.namespace}/{app} already exists and belongs to {owner}; "
-        "choose another app name, or pass --force (FUSEML_FORCE=true) to adopt it"
-    )
-
-
-def _owner_of(isvc: dict[str, Any]) -> str:
-    labels = isvc.get("metadata", {}).get("labels") or {}
-    if labels.get("app.kubernetes.io/managed-by") == MANAGED_BY:
-        return f"FuseML workflow {labels.get('fuseml/workflow') or '(none)'!r}"
-    managers = [m.get("manager") for m in isvc.get("metadata", {}).get("managedFields") or []]
-    managers = [m for m in managers if m and m != "kserve-predictor"]
-    return f"another owner ({', '.join(sorted(set(managers))) or 'not kserve-predictor'})"
+def _check_ownership(
+    cluster: Cluster, settings: DeploySettings, objects: list[dict[str, Any]]
+) -> dict[str, dict[str, Any] | None]:
+    """Refuse to take over any object someone else made (or another workflow), unless --force;
+    returns the existing objects by kind (None where absent)."""
+    existing = {
+        m["kind"]: cluster.get(m["kind"], settings.namespace, m["metadata"]["name"])
+        for m in objects
+    }
+    if not settings.force:
+        refuse_unless_ours(
+            [
+                (f"{m['kind']} {settings.namespace}/{m['metadata']['name']}", existing[m["kind"]])
+                for m in reversed(objects)  # the InferenceService first: the one users name
+            ],
+            settings.workflow,
+            ADOPT,
+        )
+    return existing
 
 
 def _version(obj: dict[str, Any] | None) -> str | None:

@@ -1,13 +1,73 @@
-"""Looking at and removing what `deploy` made: the status and delete commands."""
+"""Looking at and removing what `deploy` made, on either target: the status and delete commands.
+
+A name is looked up where ``--target`` says: ``local`` (the registry of background servers),
+``kserve`` (the cluster), or ``auto``: both, and a name found in both places is an error that
+asks which. Delete removes only what this product manages (its managed-by label; the FuseML
+record only if it is the one registered for that deployment), checks everything before it
+deletes anything, and is idempotent: what is already gone is fine.
+"""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from typing import Any
 
-from .cluster import Cluster, describe_status
+from .cluster import Cluster, ClusterSettings, connect, describe_status
 from .deploy import prediction_url
 from .engines import ENGINES, Engine
+from .errors import UsageError
 from .manifests import credentials_name
+from .ownership import REMOVE, WORKFLOW_LABEL, fuseml_owner_problem, is_managed, refuse_unless_ours
+
+log = logging.getLogger(__name__)
+
+AUTO, KSERVE, LOCAL = "auto", "kserve", "local"
+TARGETS = (AUTO, KSERVE, LOCAL)
+
+
+@dataclass(frozen=True)
+class Found:
+    """Where a name lives: ``target`` is kserve, local, or "" when it is nowhere to be seen."""
+
+    target: str
+    local: Any = None
+    """The LocalApp, for the local target."""
+    isvc: dict[str, Any] | None = None
+    cluster: Cluster | None = None
+
+
+def find(name: str, target: str, namespace: str, settings: ClusterSettings) -> Found:
+    """Look ``name`` up on the target(s) asked for."""
+    from .serving.local import load_app
+
+    if target not in TARGETS:
+        raise UsageError(f"target {target!r} is unknown; use auto, kserve or local")
+    local = load_app(name) if target in (AUTO, LOCAL) else None
+    if target == LOCAL:
+        return Found(LOCAL if local is not None else "", local=local)
+    cluster = _connect(settings, required=target == KSERVE)
+    if cluster is None:  # auto, and no cluster configured
+        return Found(LOCAL if local is not None else "", local=local)
+    isvc = cluster.get("InferenceService", namespace, name)
+    if local is not None and isvc is not None:
+        raise UsageError(
+            f"{name} is both a local deployment and InferenceService {namespace}/{name}; "
+            "pass --target local or --target kserve"
+        )
+    if local is not None:
+        return Found(LOCAL, local=local)
+    return Found(KSERVE, isvc=isvc, cluster=cluster)
+
+
+def _connect(settings: ClusterSettings, required: bool) -> Cluster | None:
+    try:
+        return connect(settings)
+    except UsageError:
+        if required:
+            raise
+        log.debug("no Kubernetes configuration: looking at local deployments only")
+        return None
 
 
 def engine_of(isvc: dict[str, Any]) -> tuple[Engine | None, str, str]:
@@ -26,11 +86,9 @@ def engine_of(isvc: dict[str, Any]) -> tuple[Engine | None, str, str]:
 
 
 def service_status(
-    cluster: Cluster, namespace: str, name: str, fuseml_url: str | None
-) -> dict[str, Any] | None:
-    isvc = cluster.get("InferenceService", namespace, name)
-    if isvc is None:
-        return None
+    isvc: dict[str, Any], namespace: str, name: str, fuseml_url: str | None
+) -> dict[str, Any]:
+    """What an InferenceService says about itself: readiness, engine, URLs, FuseML record."""
     engine, protocol, storage = engine_of(isvc)
     status = isvc.get("status") or {}
     generation = int(isvc.get("metadata", {}).get("generation") or 1)
@@ -60,21 +118,92 @@ def service_status(
     }
 
 
-def delete_service(
-    cluster: Cluster, namespace: str, name: str, fuseml_url: str | None
-) -> list[str]:
-    """Delete the InferenceService, its credentials and its FuseML record; gone is fine."""
-    removed = []
-    for kind, object_name in (
-        ("InferenceService", name),
-        ("ServiceAccount", credentials_name(name)),
-        ("Secret", credentials_name(name)),
-    ):
-        if cluster.delete(kind, namespace, object_name):
-            removed.append(f"{kind} {namespace}/{object_name}")
-    if fuseml_url:
-        from .fuseml import FuseMLClient
+def status(
+    name: str, target: str, namespace: str, settings: ClusterSettings, fuseml_url: str | None
+) -> dict[str, Any]:
+    """The deployment called ``name``: ``target`` (local or kserve), ``ready`` and its URLs."""
+    from .serving.local import describe
 
-        if FuseMLClient(fuseml_url).delete(name):
-            removed.append(f"FuseML application {name}")
+    found = find(name, target, namespace, settings)
+    if found.target == LOCAL:
+        info = describe(found.local)
+        return {**info, "target": LOCAL, "ready": info["running"]}
+    if found.isvc is None:
+        where = [f"InferenceService {namespace}/{name}"] if target != LOCAL else []
+        where += [f"local deployment named {name}"] if target != KSERVE else []
+        raise UsageError(
+            f"no {' and no '.join(where)}; check the name and --namespace "
+            "(`kserve-predictor status` lists the local ones)"
+        )
+    return {**service_status(found.isvc, namespace, name, fuseml_url), "target": KSERVE}
+
+
+def delete(
+    name: str,
+    target: str,
+    namespace: str,
+    settings: ClusterSettings,
+    fuseml_url: str | None,
+    workflow: str = "",
+    force: bool = False,
+) -> list[str]:
+    """Delete the deployment ``name`` and its FuseML record; returns what was removed.
+
+    Refuses (UsageError, nothing deleted) an object this product did not make, one of another
+    workflow when ``workflow`` is given, or a FuseML record registered for something else,
+    unless ``force``.
+    """
+    from .serving.local import stop
+
+    found = find(name, target, namespace, settings)
+    fuseml = _fuseml(fuseml_url)
+    record = fuseml.get(name) if fuseml is not None and found.target else None
+    removed: list[str] = []
+    if found.target == LOCAL:
+        _check_record(record, name, workflow or "local", None, force)
+        stop(found.local)
+        removed.append(f"local server {name} (pid {found.local.pid})")
+    elif found.target == KSERVE and found.cluster is not None:
+        cluster = found.cluster
+        objects = [
+            ("InferenceService", name, found.isvc),
+            *(
+                (kind, credentials_name(name), cluster.get(kind, namespace, credentials_name(name)))
+                for kind in ("ServiceAccount", "Secret")
+            ),
+        ]
+        if not force:
+            present = [(f"{kind} {namespace}/{n}", obj) for kind, n, obj in objects]
+            refuse_unless_ours(present, workflow or None, REMOVE)
+        isvc = found.isvc
+        registered_by = (
+            ((isvc.get("metadata") or {}).get("labels") or {}).get(WORKFLOW_LABEL, "")
+            if isvc is not None and is_managed(isvc)
+            else workflow
+        )
+        _check_record(record, name, registered_by, namespace, force)
+        for kind, object_name, obj in objects:
+            if obj is not None and cluster.delete(kind, namespace, object_name):
+                removed.append(f"{kind} {namespace}/{object_name}")
+    if record is not None and fuseml is not None and fuseml.delete(name):
+        removed.append(f"FuseML application {name}")
     return removed
+
+
+def _fuseml(fuseml_url: str | None) -> Any:
+    if not fuseml_url:
+        return None
+    from .fuseml import FuseMLClient
+
+    return FuseMLClient(fuseml_url)
+
+
+def _check_record(
+    record: dict[str, Any] | None, name: str, workflow: str, namespace: str | None, force: bool
+) -> None:
+    problem = fuseml_owner_problem(record, workflow, namespace) if record is not None else None
+    if problem and not force:
+        raise UsageError(
+            f"FuseML application {name} is not the one registered for this deployment ({problem}), "
+            "so nothing was deleted; pass --force to delete it anyway"
+        )

@@ -58,8 +58,10 @@ def secret(app: str, namespace: str, s3: S3Settings, labels: dict[str, str]) -> 
     }
     if s3.endpoint_url:
         parsed = urlparse(s3.endpoint_url)
-        # KServe wants host[:port]; the scheme travels in s3-usehttps.
-        annotations["serving.kserve.io/s3-endpoint"] = parsed.netloc + parsed.path.rstrip("/")
+        # KServe wants host[:port]; the scheme travels in s3-usehttps, and credentials embedded
+        # in the URL never go into an annotation (annotations are readable without Secret access).
+        host = parsed.netloc.rsplit("@", 1)[-1]
+        annotations["serving.kserve.io/s3-endpoint"] = host + parsed.path.rstrip("/")
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -87,7 +89,10 @@ def inference_service(spec: ServiceSpec) -> Manifest:
     if spec.runtime_version:
         implementation["runtimeVersion"] = spec.runtime_version
     implementation["protocolVersion"] = engine.protocol
-    implementation["resources"] = {"requests": dict(DEFAULT_REQUESTS), "limits": dict(spec.limits)}
+    implementation["resources"] = {
+        "requests": requests_within(spec.limits),
+        "limits": dict(spec.limits),
+    }
     predictor: dict[str, Any] = {"serviceAccountName": credentials_name(spec.name)}
     if spec.layout_digest:
         predictor["annotations"] = {LAYOUT_ANNOTATION: spec.layout_digest}
@@ -157,6 +162,19 @@ def parse_limits(text: str | None, source: str = "resources limits") -> dict[str
             )
         limits[str(resource)] = quantity
     return limits
+
+
+def requests_within(limits: dict[str, str]) -> dict[str, str]:
+    """The default requests, each lowered to its limit: Kubernetes rejects (and a scheduler
+    never places) a pod whose request exceeds its limit."""
+    from kubernetes.utils.quantity import parse_quantity
+
+    requests = dict(DEFAULT_REQUESTS)
+    for resource, request in DEFAULT_REQUESTS.items():
+        limit = limits.get(resource)
+        if limit is not None and parse_quantity(limit) < parse_quantity(request):
+            requests[resource] = limit
+    return requests
 
 
 def to_yaml(manifests: list[Manifest], redact_secrets: bool = True) -> str:

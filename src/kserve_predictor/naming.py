@@ -1,8 +1,12 @@
 """Application names and FuseML labels.
 
 The application name is also the InferenceService name, so it follows KServe's rule
-``^[a-z]([-a-z0-9]*[a-z0-9])?$`` and stays within 45 characters, so that the host names KServe
-generates (``<name>-predictor-<namespace>...``) fit DNS's 63-character label limit.
+``^[a-z]([-a-z0-9]*[a-z0-9])?$``, and the host names KServe builds from it must fit DNS's
+63-character label limit. KServe renders its domain template ``{{ .Name }}-{{ .Namespace }}``
+with the predictor's name ``<name>-predictor``, so in Standard (RawDeployment) mode the label is
+``<name>-predictor-<namespace>``; in Knative (Serverless) mode the Knative service
+``<name>-predictor`` must fit. The mode is a cluster setting the step cannot read, so the
+stricter Standard rule is checked once the namespace is known (``check_host_names``).
 """
 
 from __future__ import annotations
@@ -16,9 +20,17 @@ from pathlib import Path
 from .errors import UsageError
 
 APP_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-MAX_APP_NAME = 45
+DNS_LABEL = 63
+PREDICTOR_SUFFIX = "-predictor"
+MAX_APP_NAME = DNS_LABEL - len(PREDICTOR_SUFFIX)
+"""The longest name in any namespace: Knative's ``<name>-predictor`` service."""
 MANAGED_BY = "kserve-predictor"
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def max_app_name(namespace: str) -> int:
+    """The longest name whose Standard-mode host label ``<name>-predictor-<namespace>`` fits."""
+    return min(MAX_APP_NAME, DNS_LABEL - len(PREDICTOR_SUFFIX) - 1 - len(namespace))
 
 
 def check_app_name(name: str, source: str = "app name") -> str:
@@ -34,6 +46,19 @@ def check_app_name(name: str, source: str = "app name") -> str:
         raise UsageError(
             f"{source} {name!r} is not a valid InferenceService name; use lowercase letters, digits "
             "and '-', starting with a letter and ending with a letter or digit"
+        )
+    return name
+
+
+def check_host_names(name: str, namespace: str) -> str:
+    """The name, if the host name KServe builds from it in this namespace fits a DNS label."""
+    host = f"{name}{PREDICTOR_SUFFIX}-{namespace}"
+    limit = max_app_name(namespace)
+    if len(host) > DNS_LABEL:
+        raise UsageError(
+            f"app name {name!r} in namespace {namespace!r} gives KServe the host name {host!r}, "
+            f"{len(host)} characters (DNS allows {DNS_LABEL}); use an app name of {limit} or "
+            "fewer characters, or a shorter namespace"
         )
     return name
 
@@ -68,15 +93,18 @@ class Origin:
 
         return cls(workflow=workflow, project=read("_org"), codeset=read("_project"))
 
-    def default_app_name(self) -> tuple[str, bool]:
-        """FuseML's default name, and whether it is stable across runs.
+    def default_app_name(self, namespace: str = "default") -> tuple[str, bool]:
+        """FuseML's default name, short enough for KServe's host names in ``namespace``, and
+        whether it is stable across runs.
 
         ``<project>-<codeset>-<workflow>`` with a codeset; otherwise ``<workflow>-<random>``, which
         makes a new service on every run.
         """
+        limit = max(max_app_name(namespace), 16)  # a hopeless namespace fails the deploy's check
         if self.project and self.codeset:
-            return sanitize(f"{self.project}-{self.codeset}-{self.workflow or 'predictor'}"), True
-        base = sanitize(self.workflow or "predictor", MAX_APP_NAME - 7)
+            full = f"{self.project}-{self.codeset}-{self.workflow or 'predictor'}"
+            return sanitize(full, limit), True
+        base = sanitize(self.workflow or "predictor", limit - 7)
         return f"{base}-{secrets.token_hex(3)}", False
 
     def labels(self, app_name: str) -> dict[str, str]:

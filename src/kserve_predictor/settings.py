@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from .errors import UsageError
+from .redact import masked_repr
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -74,6 +75,9 @@ class S3Settings:
             ),
         )
 
+    def __repr__(self) -> str:
+        return masked_repr(self)
+
     def secrets(self) -> list[str]:
         """Values that must never appear in output."""
         return [v for v in (self.access_key_id, self.secret_access_key) if v]
@@ -113,6 +117,9 @@ class DeploySettings:
     """How long transient failures of S3, Kubernetes and FuseML are retried."""
     smoke_test: bool = True
     """Send the model's input example to the prediction URL after deploying (when it has one)."""
+
+    def __repr__(self) -> str:
+        return masked_repr(self)
 
     def secrets(self) -> list[str]:
         return self.s3.secrets()

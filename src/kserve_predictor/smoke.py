@@ -1,16 +1,30 @@
 """The smoke test after a deploy: the model's input example, sent to the prediction URL in the
-engine's protocol; the answer's shape is checked and the latency reported."""
+engine's protocol; the answer's shape is checked and the latency reported.
+
+Only a wrong answer (HTTP 4xx/5xx, not JSON, the wrong number of predictions) fails. A URL that
+cannot be reached from here (the default ingress domain example.com does not resolve outside the
+cluster; refused; timed out) is reported as ``Unreachable``, for the caller to warn about.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
-from .errors import ExternalError
-from .mlmodel import MLMODEL_MAX_BYTES, ModelInfo
+from .errors import ExternalError, StoreError
+from .mlmodel import ModelInfo
 from .modelurl import ModelLocation
+
+log = logging.getLogger(__name__)
+
+MAX_EXAMPLE_BYTES = 1024 * 1024
+"""An input example (or request body) larger than this is not sent: a smoke test proves the
+service answers, and model servers refuse large bodies by default."""
+INGRESS_DOCS = "https://kserve.github.io/website/latest/get_started/first_isvc/"
 
 _V2_TYPES = {
     "float32": "FP32",
@@ -37,13 +51,33 @@ class SmokeResult:
     answer: Any
 
 
+@dataclass(frozen=True)
+class Unreachable:
+    """The prediction URL could not be reached from here; says nothing about the service."""
+
+    url: str
+    reason: str
+
+
 def example_rows(location: ModelLocation, info: ModelInfo) -> list[list[Any]] | None:
     """The input example as rows of values, or None when the model has none usable."""
     example_info = info.input_example or {}
     path = example_info.get("artifact_path")
     if not path:
         return None
-    raw = location.store.read(location.key(str(path)), MLMODEL_MAX_BYTES)
+    key = location.key(str(path))
+    size = next((o.size for o in location.listing() if o.key == key), 0)
+    if size > MAX_EXAMPLE_BYTES:
+        log.warning(
+            "the input example %s is %d bytes, more than the %d a smoke test sends: not using it",
+            path, size, MAX_EXAMPLE_BYTES,
+        )  # fmt: skip
+        return None
+    try:
+        raw = location.store.read(key, MAX_EXAMPLE_BYTES)
+    except StoreError as e:
+        log.warning("the input example cannot be read (%s): not using it", e)
+        return None
     if raw is None:
         return None
     data = json.loads(raw)
@@ -94,23 +128,31 @@ def send(
     protocol: str,
     timeout: float = 30.0,
     verify_tls: bool = True,
-) -> SmokeResult:
+) -> SmokeResult | Unreachable:
     """POST the example and check the answer has one prediction per row."""
     import requests
 
     start = time.perf_counter()
     try:
         response = requests.post(url, json=body, timeout=timeout, verify=verify_tls)
+    except (requests.ConnectionError, requests.Timeout) as e:
+        return Unreachable(url, _why_unreachable(e, url))
     except requests.RequestException as e:
         raise SmokeTestFailed(
-            f"smoke test: {url} did not answer ({type(e).__name__}); pass --no-smoke-test to skip it"
+            f"smoke test: {url} sent a broken answer ({type(e).__name__}); pass --no-smoke-test "
+            "to skip it"
         ) from e
     latency = (time.perf_counter() - start) * 1000
     if response.status_code != 200:
         raise SmokeTestFailed(
             f"smoke test: {url} answered HTTP {response.status_code}: {response.text[:300]}"
         )
-    answer = response.json()
+    try:
+        answer = response.json()
+    except ValueError as e:
+        raise SmokeTestFailed(
+            f"smoke test: {url} answered HTTP 200 but not JSON: {response.text[:300]!r}"
+        ) from e
     got = _answer_rows(answer, protocol)
     if got != rows:
         raise SmokeTestFailed(
@@ -119,14 +161,45 @@ def send(
     return SmokeResult(rows, latency, answer)
 
 
+def _why_unreachable(error: Exception, url: str) -> str:
+    import requests
+
+    text = str(error)
+    if isinstance(error, requests.Timeout):
+        return "timed out"
+    if "NameResolution" in text or "Name or service not known" in text or "getaddrinfo" in text:
+        return f"{urlparse(url).hostname} does not resolve"
+    if "Connection refused" in text:
+        return "connection refused"
+    if isinstance(error, requests.exceptions.SSLError):
+        return "TLS handshake failed"
+    return type(error).__name__
+
+
 def _answer_rows(answer: Any, protocol: str) -> int | None:
-    if protocol == "v1":
-        predictions = answer.get("predictions") if isinstance(answer, dict) else None
-        return len(predictions) if isinstance(predictions, list) else None
-    outputs = answer.get("outputs") if isinstance(answer, dict) else None
-    if not outputs or not outputs[0].get("shape"):
+    if not isinstance(answer, dict):
         return None
-    return int(outputs[0]["shape"][0])
+    if protocol == "v1":
+        predictions = answer.get("predictions")
+        return len(predictions) if isinstance(predictions, list) else None
+    outputs = answer.get("outputs")
+    if not isinstance(outputs, list) or not outputs or not isinstance(outputs[0], dict):
+        return None
+    shape = outputs[0].get("shape")
+    return int(shape[0]) if isinstance(shape, list) and shape else None
+
+
+def ingress_command(status_url: str, path: str, body: dict[str, Any]) -> str:
+    """The curl that reaches the service from outside through the ingress gateway, with the
+    Host header the ingress routes on (KServe's own instructions)."""
+    data = json.dumps(body)
+    data = f"'{data}'" if len(data) <= 200 else "@request.json"
+    return (
+        f"curl -H 'Host: {urlparse(status_url).hostname}' -H 'Content-Type: application/json' "
+        f"-d {data} http://$INGRESS_HOST:$INGRESS_PORT{path} (INGRESS_HOST and INGRESS_PORT: "
+        "the address and port of `kubectl get svc -n istio-system istio-ingressgateway`; "
+        f"see {INGRESS_DOCS})"
+    )
 
 
 def curl_command(url: str, body: dict[str, Any]) -> str:

@@ -34,10 +34,11 @@ def settings_from_env(
     workflow = get("FUSEML_ENV_WORKFLOW_NAME")
     origin = Origin.from_codeset_dir(workdir, workflow)
     given_name = get("FUSEML_APP_NAME")
+    namespace = get("FUSEML_ENV_WORKFLOW_NAMESPACE") or _pod_namespace()
     if given_name:
         app_name, stable = check_app_name(given_name, "FUSEML_APP_NAME"), True
     else:
-        app_name, stable = origin.default_app_name()
+        app_name, stable = origin.default_app_name(namespace)
     return DeploySettings(
         model_url=model,
         predictor=get("FUSEML_PREDICTOR") or "auto",
@@ -45,7 +46,7 @@ def settings_from_env(
         stable_name=stable,
         runtime_version=get("FUSEML_RUNTIME_VERSION") or None,
         resources_limits=get("FUSEML_RESOURCES_LIMITS") or None,
-        namespace=get("FUSEML_ENV_WORKFLOW_NAMESPACE") or _pod_namespace(),
+        namespace=namespace,
         workflow=workflow,
         project=origin.project,
         codeset=origin.codeset,

@@ -78,11 +78,17 @@ class KServeController:
         serve: Serve,
         image_exists: Callable[[str], bool] = lambda image: True,
         domain: str = "example.com",
+        default_install: bool = False,
     ) -> None:
         self.api = api
         self.serve = serve
         self.image_exists = image_exists
         self.domain = domain
+        self.default_install = default_install
+        """Report URLs as a default KServe install does: status.url under the ingress domain
+        (example.com: it does not resolve from outside the cluster) and the runtime's real
+        address as the cluster-local address.url. Otherwise status.url is the runtime's address
+        too, as with an ingress domain that resolves to the gateway."""
         self.runtimes = load_runtimes()
         self.reconciled: dict[tuple[str, str, str], int] = {}
         self.workdir = Path(tempfile.mkdtemp(prefix="kserve-sim-"))
@@ -289,15 +295,21 @@ class KServeController:
         )
 
     def _ready(self, namespace: str, name: str, generation: int, url: str) -> None:
-        host = f"{name}.{namespace}.{self.domain}"
+        # KServe's default domain template: {{ .Name }}-{{ .Namespace }}.{{ .IngressDomain }}
+        external = f"http://{name}-{namespace}.{self.domain}"
+        internal = f"http://{name}-predictor.{namespace}.svc.cluster.local"
+        if self.default_install:
+            internal = url or internal
+        else:
+            external = url or external
         conditions = [
             {"type": t, "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}
             for t in ("IngressReady", "PredictorReady")
         ]
         status = {
             "observedGeneration": generation,
-            "url": url or f"http://{host}",
-            "address": {"url": f"http://{name}-predictor.{namespace}.svc.cluster.local"},
+            "url": external,
+            "address": {"url": internal},
             "conditions": [
                 *conditions,
                 {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"},

@@ -287,7 +287,7 @@ def deploy_local(
 ) -> LocalDeployment:
     """The deploy flow with the local runtime in place of KServe: convert, start the managed
     server, smoke-test it, register it with FuseML when a FuseML server is given."""
-    from ..smoke import build_request, example_rows, send
+    from ..smoke import SmokeTestFailed, Unreachable, build_request, example_rows, send
 
     fuseml = None
     if fuseml_url:
@@ -303,6 +303,8 @@ def deploy_local(
     if rows is not None:
         body = build_request(rows, layout.engine.protocol, info)
         smoke = send(app.prediction_url, body, len(rows), layout.engine.protocol)
+        if isinstance(smoke, Unreachable):  # our own server on this machine: a real failure
+            raise SmokeTestFailed(f"smoke test: {smoke.url} did not answer ({smoke.reason})")
         result.smoke_rows, result.smoke_ms = smoke.rows, smoke.latency_ms
     if fuseml is not None:
         from ..fuseml import Application
