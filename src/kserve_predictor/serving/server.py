@@ -180,7 +180,9 @@ def error_handlers() -> dict[Any, Any]:
 
     async def invalid_input(request: Any, exc: Exception) -> Any:
         message = str(exc)
-        if message.startswith("received byte inputs") and "json" not in (
+        if message.startswith("Unrecognized request format"):
+            message = f"the request body is not valid JSON ({message})"
+        elif message.startswith("received byte inputs") and "json" not in (
             request.headers.get("content-type") or ""
         ):
             message = (

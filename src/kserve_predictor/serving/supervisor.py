@@ -96,7 +96,7 @@ def wait_until_ready(started: Started, name: str, served: str, timeout: float) -
     while time.monotonic() < deadline:
         if started.process.poll() is not None:
             raise LocalServerError(
-                f"the new local model server for {name} exited: {last_error(started.log)}"
+                f"the local model server for {name} exited: {last_error(started.log)}"
             )
         try:
             if call(started.control, "GET", f"/v2/models/{served}/ready", timeout=2)[0] == 200:
@@ -105,7 +105,7 @@ def wait_until_ready(started: Started, name: str, served: str, timeout: float) -
             pass
         time.sleep(0.2)
     raise LocalServerError(
-        f"the new local model server for {name} was not ready after {timeout:.0f} s"
+        f"the local model server for {name} was not ready after {timeout:.0f} s"
     )
 
 
