@@ -107,12 +107,22 @@ CASES = {
         "takes one input tensor, got 2",
     ),
     "v1 sent as a form (curl -d without -H)": Case(
-        TABLE + ("tensorflow",), "v1", json.dumps({"instances": [ROW]}), 400,
-        "Content-Type: application/json", headers=FORM, raw=True,
+        TABLE + ("tensorflow",),
+        "v1",
+        json.dumps({"instances": [ROW]}),
+        400,
+        "Content-Type: application/json",
+        headers=FORM,
+        raw=True,
     ),  # fmt: skip
     "v2 without a Content-Type": Case(
-        TABLE + ("triton", "mlflow"), "v2", json.dumps(v2()), 400,
-        "Content-Type: application/json", headers={}, raw=True,
+        TABLE + ("triton", "mlflow"),
+        "v2",
+        json.dumps(v2()),
+        400,
+        "Content-Type: application/json",
+        headers={},
+        raw=True,
     ),  # fmt: skip
     # Triton's checks against the model's inputs
     "triton: an input name the model does not have": Case(
@@ -167,9 +177,7 @@ def servers(zoo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
 
 
 def _send(served: Served, route: str, case: Case) -> requests.Response:
-    path = (
-        f"/v1/models/{served.app}:predict" if route == "v1" else f"/v2/models/{served.app}/infer"
-    )
+    path = f"/v1/models/{served.app}:predict" if route == "v1" else f"/v2/models/{served.app}/infer"
     url = served.base + path
     if case.raw:
         data = case.body.encode() if isinstance(case.body, str) else case.body
