@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from conftest import run_cli
+from conftest import CliResult, run_cli
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
@@ -57,7 +58,7 @@ class Case:
 
 CASES = {
     # accepted as the cluster runtimes accept them
-    "v1 rows": Case(TABLE + ("tensorflow",), "v1", {"instances": [ROW, ROW]}, 200),
+    "v1 rows": Case((*TABLE, "tensorflow"), "v1", {"instances": [ROW, ROW]}, 200),
     "v1 rows without a Content-Type (KServe parses JSON)": Case(
         TABLE, "v1", json.dumps({"instances": [ROW]}), 200, headers={}, raw=True
     ),
@@ -65,8 +66,8 @@ CASES = {
         TABLE, "v1", {"instances": [dict(zip(COLUMNS, ROW, strict=True))]}, 200
     ),
     "v1 columnar inputs (TF Serving)": Case(("tensorflow",), "v1", {"inputs": [ROW]}, 200),
-    "v2 single input named X": Case(TABLE + ("triton",), "v2", v2(), 200),
-    "v2 single input of any name": Case(TABLE + ("mlflow",), "v2", v2("rows", "FP64"), 200),
+    "v2 single input named X": Case((*TABLE, "triton"), "v2", v2(), 200),
+    "v2 single input of any name": Case((*TABLE, "mlflow"), "v2", v2("rows", "FP64"), 200),
     "v2 columns with content_type pd": Case(
         TABLE,
         "v2",
@@ -82,10 +83,10 @@ CASES = {
     # client mistakes: 400 with KServe's error body
     "not JSON": Case(tuple(ENGINES), "any", "not json", 400, "JSON", headers=JSON, raw=True),
     "a JSON list at the top": Case(tuple(ENGINES), "any", [ROW], 400, "JSON object"),
-    "no instances": Case(TABLE + ("tensorflow",), "v1", {"rows": [ROW]}, 400, '"instances"'),
-    "no inputs": Case(("triton", "mlflow") + TABLE, "v2", {"rows": [ROW]}, 400, "inputs"),
-    "empty instances": Case(TABLE + ("tensorflow",), "v1", {"instances": []}, 400, "non-empty"),
-    "empty inputs": Case(("mlflow",) + TABLE, "v2", {"inputs": []}, 400, "empty"),
+    "no instances": Case((*TABLE, "tensorflow"), "v1", {"rows": [ROW]}, 400, '"instances"'),
+    "no inputs": Case(("triton", "mlflow", *TABLE), "v2", {"rows": [ROW]}, 400, "inputs"),
+    "empty instances": Case((*TABLE, "tensorflow"), "v1", {"instances": []}, 400, "non-empty"),
+    "empty inputs": Case(("mlflow", *TABLE), "v2", {"inputs": []}, 400, "empty"),
     "v1 rows of the wrong width": Case(
         TABLE, "v1", {"instances": [ROW[:3]]}, 400, "expects 4 features per row, got 3"
     ),
@@ -97,7 +98,7 @@ CASES = {
         TABLE, "v2", v2(shape=(1, 3), data=ROW[:3]), 400, "expects 4 features per row, got 3"
     ),
     "v2 data that does not fill its shape": Case(
-        TABLE + ("triton", "mlflow"), "v2", v2(shape=(2, 4)), 400, "does not fill shape [2,4]"
+        (*TABLE, "triton", "mlflow"), "v2", v2(shape=(2, 4)), 400, "does not fill shape [2,4]"
     ),
     "v2 two inputs to a one-input model": Case(
         TABLE,
@@ -107,23 +108,23 @@ CASES = {
         "takes one input tensor, got 2",
     ),
     "v1 sent as a form (curl -d without -H)": Case(
-        TABLE + ("tensorflow",),
+        (*TABLE, "tensorflow"),
         "v1",
         json.dumps({"instances": [ROW]}),
         400,
         "Content-Type: application/json",
         headers=FORM,
         raw=True,
-    ),  # fmt: skip
+    ),
     "v2 without a Content-Type": Case(
-        TABLE + ("triton", "mlflow"),
+        (*TABLE, "triton", "mlflow"),
         "v2",
         json.dumps(v2()),
         400,
         "Content-Type: application/json",
         headers={},
         raw=True,
-    ),  # fmt: skip
+    ),
     # Triton's checks against the model's inputs
     "triton: an input name the model does not have": Case(
         ("triton",), "v2", v2("input-0"), 400, "unexpected inference input 'input-0'"
@@ -153,27 +154,30 @@ class Served:
 
 @pytest.fixture(scope="module")
 def servers(zoo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Served]]:
-    """One managed local deployment per engine, through the CLI."""
+    """One managed local deployment per engine, through the CLI (started side by side)."""
     root = tmp_path_factory.mktemp("requests")
     env = {"KSERVE_PREDICTOR_HOME": str(root / "home")}
-    served: dict[str, Served] = {}
+
+    def start(engine: str) -> CliResult:
+        folder = shutil.copytree(zoo / ENGINES[engine], root / ENGINES[engine])
+        return run_cli(
+            "deploy", "--target", "local", "--model", str(folder), "--app-name", f"req-{engine}",
+            "--predictor", engine, "--no-smoke-test", "--output", "json", env=env,
+        )  # fmt: skip
+
+    with ThreadPoolExecutor(len(ENGINES)) as pool:
+        done = dict(zip(ENGINES, pool.map(start, ENGINES), strict=True))
     try:
-        for engine, model in ENGINES.items():
-            folder = shutil.copytree(zoo / model, root / model)
-            app = f"req-{engine}"
-            done = run_cli(
-                "deploy", "--target", "local", "--model", str(folder), "--app-name", app,
-                "--predictor", engine, "--no-smoke-test", "--output", "json", env=env,
-            )  # fmt: skip
-            assert done.code == 0, done.stderr
-            result = json.loads(done.stdout)
-            served[engine] = Served(
-                engine, app, result["prediction_url"].split("/v")[0], Path(result["log"])
-            )
+        served: dict[str, Served] = {}
+        for engine, result in done.items():
+            assert result.code == 0, result.stderr
+            answer = json.loads(result.stdout)
+            base = answer["prediction_url"].split("/v")[0]
+            served[engine] = Served(engine, f"req-{engine}", base, Path(answer["log"]))
         yield served
     finally:
-        for app in served.values():
-            run_cli("delete", app.app, env=env)
+        with ThreadPoolExecutor(len(ENGINES)) as pool:
+            list(pool.map(lambda e: run_cli("delete", f"req-{e}", env=env), ENGINES))
 
 
 def _send(served: Served, route: str, case: Case) -> requests.Response:
