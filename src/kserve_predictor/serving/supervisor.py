@@ -104,9 +104,7 @@ def wait_until_ready(started: Started, name: str, served: str, timeout: float) -
         except OSError:
             pass
         time.sleep(0.2)
-    raise LocalServerError(
-        f"the local model server for {name} was not ready after {timeout:.0f} s"
-    )
+    raise LocalServerError(f"the local model server for {name} was not ready after {timeout:.0f} s")
 
 
 def last_error(log_path: Path) -> str:
