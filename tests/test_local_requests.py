@@ -62,8 +62,11 @@ CASES = {
     "v1 rows without a Content-Type (KServe parses JSON)": Case(
         TABLE, "v1", json.dumps({"instances": [ROW]}), 200, headers={}, raw=True
     ),
-    "v1 objects naming the columns": Case(
-        TABLE, "v1", {"instances": [dict(zip(COLUMNS, ROW, strict=True))]}, 200
+    "v1 instances as column objects (KServe's form)": Case(
+        TABLE, "v1", {"instances": [{c: [v, v] for c, v in zip(COLUMNS, ROW, strict=True)}]}, 200
+    ),
+    "v1 instances as lists of records": Case(
+        TABLE, "v1", {"instances": [[dict(zip(COLUMNS, ROW, strict=True))]]}, 200
     ),
     "v1 columnar inputs (TF Serving)": Case(("tensorflow",), "v1", {"inputs": [ROW]}, 200),
     "v2 single input named X": Case((*TABLE, "triton"), "v2", v2(), 200),
@@ -89,6 +92,34 @@ CASES = {
     "empty inputs": Case(("mlflow", *TABLE), "v2", {"inputs": []}, 400, "empty"),
     "v1 rows of the wrong width": Case(
         TABLE, "v1", {"instances": [ROW[:3]]}, 400, "expects 4 features per row, got 3"
+    ),
+    "v1 objects without a column": Case(
+        TABLE,
+        "v1",
+        {"instances": [[dict(zip(COLUMNS[:3], ROW, strict=False))]]},
+        400,
+        "lack ['petal",
+    ),
+    "v1 objects with an unknown column": Case(
+        TABLE,
+        "v1",
+        {"instances": [[{**dict(zip(COLUMNS, ROW, strict=True)), "x": 1}]]},
+        400,
+        "unknown columns ['x']",
+    ),
+    "v2 rows that do not match the signature (MLflow)": Case(
+        ("mlflow",),
+        "v2",
+        v2("rows", "FP64", (1, 3), ROW[:3]),
+        400,
+        "does not match the model's signature",
+    ),
+    "v1 objects of single values (KServe cannot read them either)": Case(
+        TABLE,
+        "v1",
+        {"instances": [dict(zip(COLUMNS, ROW, strict=True))]},
+        400,
+        "lists of values",
     ),
     "v1 ragged rows": Case(TABLE, "v1", {"instances": [ROW, ROW[:3]]}, 400, "rows of numbers"),
     "v1 rows of the wrong shape (TF Serving)": Case(

@@ -19,6 +19,7 @@ Every function raises InvalidRequestError, which the server answers with HTTP 40
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -128,7 +129,26 @@ def _ragged(rows: Any) -> bool:
     return len({len(r) if isinstance(r, list) else -1 for r in rows}) > 1
 
 
-def table_v1(payload: Any, features: int | None) -> Any:
+def _frame(frame: Any, columns: Sequence[str] | None, where: str) -> Any:
+    """Named columns: exactly the model's (in its order), when it records them."""
+    if columns is None:
+        return frame
+    # LightGBM stores "petal width (cm)" as "petal_width_(cm)": either spelling names it.
+    wanted = {_spelling(c): c for c in columns}
+    given = {_spelling(c): c for c in frame.columns}
+    missing = [c for key, c in wanted.items() if key not in given]
+    unknown = [str(c) for key, c in given.items() if key not in wanted]
+    if missing or unknown:
+        problem = f"lack {missing}" if missing else f"have unknown columns {unknown}"
+        raise InvalidRequestError(f"{where} {problem}; the model's columns are {list(columns)}")
+    return frame[[given[key] for key in wanted]].set_axis(list(columns), axis=1)
+
+
+def _spelling(column: Any) -> str:
+    return re.sub(r"\s", "_", str(column))
+
+
+def table_v1(payload: Any, features: int | None, columns: Sequence[str] | None = None) -> Any:
     """KServe's V1 rules for sklearn/xgboost/lightgbm: rows, or objects naming the columns."""
     import pandas as pd
 
@@ -136,21 +156,27 @@ def table_v1(payload: Any, features: int | None) -> Any:
     if isinstance(rows[0], dict) or (
         isinstance(rows[0], list) and rows[0] and isinstance(rows[0][0], dict)
     ):
+        # as KServe: each instance is one DataFrame, {"col": [values]} or [{"col": value}, ...]
         try:
-            return pd.concat([pd.DataFrame(r if isinstance(r, list) else [r]) for r in rows])
+            frame = pd.concat([pd.DataFrame(r) for r in rows])
         except (TypeError, ValueError) as e:
-            raise InvalidRequestError(f"instances cannot be read as a table: {e}") from e
+            raise InvalidRequestError(
+                'each instance must map columns to lists of values ({"col": [1.0, ...]}) or be '
+                f'a list of rows ([{{"col": 1.0}}, ...]); {e}'
+            ) from e
+        return _frame(frame, columns, "instances")
     return _table(rows, features, "instances")
 
 
-def table_v2(request: Any, features: int | None) -> Any:
+def table_v2(request: Any, features: int | None, columns: Sequence[str] | None = None) -> Any:
     """KServe's V2 rules for sklearn/xgboost/lightgbm: the first input, whatever its name."""
     inputs = _v2_inputs(request)
     if (request.parameters or {}).get("content_type") == "pd":
         try:
-            return request.as_dataframe()
+            frame = request.as_dataframe()
         except (TypeError, ValueError) as e:
             raise InvalidRequestError(f"the inputs cannot be read as columns: {e}") from e
+        return _frame(frame, columns, "the inputs")
     if len(inputs) > 1:
         raise InvalidRequestError(
             f"the model takes one input tensor, got {len(inputs)}; send the rows as one 2-D "

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import RuntimeLoadError
+from ..errors import InvalidRequestError, RuntimeLoadError
 from .protocol import TensorInput, v2_type
 
 Inputs = Any  # np.ndarray | pandas.DataFrame | dict[str, np.ndarray]
@@ -51,6 +51,8 @@ def _with_columns(inputs: Inputs, columns: Sequence[str] | None) -> Inputs:
 class Runtime:
     features: int | None = None
     """Table models: the number of columns each row must have, when the model records it."""
+    columns: list[str] | None = None
+    """Table models: the column names the model was fitted on, when it records them."""
     specs: tuple[TensorInput, ...] = ()
     """Tensor models: the inputs the model declares."""
 
@@ -79,9 +81,10 @@ class XGBoostRuntime(Runtime):
         self.xgb = xgb
         self.booster = xgb.Booster(model_file=str(_only_file(folder, (".bst", ".json", ".ubj"))))
         self.features = self.booster.num_features() or None
+        self.columns = list(self.booster.feature_names or []) or None
 
     def predict(self, inputs: Inputs) -> Outputs:
-        data = _with_columns(inputs, self.booster.feature_names)
+        data = _with_columns(inputs, self.columns)
         return np.asarray(self.booster.predict(self.xgb.DMatrix(data)))
 
 
@@ -91,9 +94,10 @@ class LightGBMRuntime(Runtime):
 
         self.booster = lgb.Booster(model_file=str(_only_file(folder, (".bst",))))
         self.features = self.booster.num_feature() or None
+        self.columns = list(self.booster.feature_name()) or None
 
     def predict(self, inputs: Inputs) -> Outputs:
-        return np.asarray(self.booster.predict(_with_columns(inputs, self.booster.feature_name())))
+        return np.asarray(self.booster.predict(_with_columns(inputs, self.columns)))
 
 
 class OnnxRuntime(Runtime):
@@ -173,7 +177,6 @@ class PyfuncRuntime(Runtime):
 
         self.model = mlflow.pyfunc.load_model(str(folder))
         schema = self.model.metadata.get_input_schema()
-        self.columns: list[str] | None = None
         self.tensor_dtype: Any = None
         if schema is not None and schema.is_tensor_spec():
             types = schema.numpy_types()
@@ -184,7 +187,18 @@ class PyfuncRuntime(Runtime):
     def predict(self, inputs: Inputs) -> Outputs:
         if self.tensor_dtype is not None and isinstance(inputs, np.ndarray):
             inputs = inputs.astype(self.tensor_dtype)  # JSON numbers arrive as float64
-        result = self.model.predict(_with_columns(inputs, self.columns))
+        from mlflow.exceptions import MlflowException
+
+        try:
+            result = self.model.predict(_with_columns(inputs, self.columns))
+        except MlflowException as e:
+            if e.error_code not in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST"):
+                raise
+            # MLflow's schema enforcement: the request does not match the signature
+            first = str(e.message).strip().splitlines()[0] if e.message else "schema mismatch"
+            raise InvalidRequestError(
+                f"the input does not match the model's signature: {first}"
+            ) from e
         if hasattr(result, "to_numpy"):
             result = result.to_numpy()
         if isinstance(result, dict):

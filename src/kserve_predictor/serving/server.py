@@ -102,11 +102,8 @@ def decode(style: str, payload: Any, v2: bool, runtime: Runtime, name: str) -> A
             f"this model's cluster runtime speaks only the {other.upper()} protocol: POST {path}"
         )
     if style == "table":
-        return (
-            protocol.table_v2(payload, runtime.features)
-            if v2
-            else protocol.table_v1(payload, runtime.features)
-        )
+        decode_table = protocol.table_v2 if v2 else protocol.table_v1
+        return decode_table(payload, runtime.features, runtime.columns)
     if style == "triton":
         return protocol.triton_v2(payload, runtime.specs, name)
     if style == "tf-serving":
