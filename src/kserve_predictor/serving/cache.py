@@ -72,5 +72,7 @@ def build(location: ModelLocation, plan: LayoutPlan, folder: Path) -> list[str]:
             path.unlink()
         elif path.is_dir() and not any(path.iterdir()):
             path.rmdir()
-    state_file.write_text(json.dumps(wanted, indent=1, sort_keys=True))
+    partial_state = state_file.with_name(state_file.name + ".partial")
+    partial_state.write_text(json.dumps(wanted, indent=1, sort_keys=True))
+    partial_state.replace(state_file)
     return changed

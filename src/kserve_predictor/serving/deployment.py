@@ -133,18 +133,18 @@ def deploy_local(settings: LocalSettings) -> LocalDeployment:
             check_port_free(host, port, keeps)
         layout = build_layout(detection, engine, name)
         app, started, smoke = _start_checked(layout, host, port, settings, keeps)
+        save_app(app)  # from here on `status` and `delete` see the new server
+        started.discard_control()
         if running is not None:
             supervisor.stop_process(running)
             forget_app(running)
             log.info("replaced %s (pid %d) by pid %d", name, running.pid, app.pid)
-        save_app(app)
-        started.discard_control()
-    result = LocalDeployment(app, layout, running.pid if running else None)
-    if smoke is not None:
-        result.smoke_rows, result.smoke_ms = smoke
-    if fuseml is not None:
-        _register(fuseml, settings, layout, app)
-        result.registered = True
+        result = LocalDeployment(app, layout, running.pid if running else None)
+        if smoke is not None:
+            result.smoke_rows, result.smoke_ms = smoke
+        if fuseml is not None:
+            _register(fuseml, settings, layout, app)
+            result.registered = True
     return result
 
 
