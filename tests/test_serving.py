@@ -17,18 +17,28 @@ from conftest import CliResult, run_cli
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
 COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
 
-# zoo model → (engine the local runtime serves it with, pyfunc input kind, V2 input name)
+# zoo model → (engine the local runtime serves it with, pyfunc input kind)
 MODELS = {
-    "sklearn_pickle": ("sklearn", "frame", "input-0"),
-    "sklearn_skops": ("mlflow", "frame", "input-0"),
-    "xgboost": ("xgboost", "frame", "input-0"),
-    "lightgbm": ("lightgbm", "frame", "input-0"),
-    "lightgbm_sklearn": ("mlflow", "frame", "input-0"),
-    "onnx": ("triton", "tensor", "X"),
-    "tf_module": ("tensorflow", "tensor", "input-0"),
-    "keras_exported": ("triton", "tensor", "input-0"),
-    "keras_native": ("mlflow", "tensor", "input-0"),
-    "pyfunc": ("mlflow", "frame", "input-0"),
+    "sklearn_pickle": ("sklearn", "frame"),
+    "sklearn_skops": ("mlflow", "frame"),
+    "xgboost": ("xgboost", "frame"),
+    "lightgbm": ("lightgbm", "frame"),
+    "lightgbm_sklearn": ("mlflow", "frame"),
+    "onnx": ("triton", "tensor"),
+    "tf_module": ("tensorflow", "tensor"),
+    "keras_exported": ("triton", "tensor"),
+    "keras_native": ("mlflow", "tensor"),
+    "pyfunc": ("mlflow", "frame"),
+}
+# The protocols of each engine's cluster runtime: KServe's sklearn/xgb/lgb servers speak both,
+# TF Serving only V1, Triton and MLServer only V2.
+PROTOCOLS = {
+    "sklearn": ("v1", "v2"),
+    "xgboost": ("v1", "v2"),
+    "lightgbm": ("v1", "v2"),
+    "tensorflow": ("v1",),
+    "triton": ("v2",),
+    "mlflow": ("v2",),
 }
 
 
@@ -86,26 +96,30 @@ def local_home(tmp_path: Path) -> dict[str, str]:
 def test_served_predictions_equal_pyfunc(
     zoo: Path, tmp_path: Path, local_home: dict[str, str], name: str
 ) -> None:
-    engine, kind, v2_name = MODELS[name]
+    engine, kind = MODELS[name]
     folder = shutil.copytree(zoo / name, tmp_path / name)
     app = "m-" + name.replace("_", "-")
-    done = deploy_local(
-        folder,
-        app,
-        "--output",
-        "json",
-        env=local_home,
-    )
+    done = deploy_local(folder, app, "--output", "json", env=local_home)
     assert done.code == 0, done.stderr
     result = json.loads(done.stdout)
     try:
         assert result["engine"] == engine
         base = result["prediction_url"].split("/v")[0]
         expected = expected_outputs(zoo / name, kind)
-        v1 = requests.post(f"{base}/v1/models/{app}:predict", json={"instances": ROWS}, timeout=60)
-        assert v1.status_code == 200, v1.text
-        same(expected, served_v1(v1.json(), list(expected)))
-        dtype = "FP32" if kind == "tensor" else "FP64"
+        v1_url, v2_url = f"{base}/v1/models/{app}:predict", f"{base}/v2/models/{app}/infer"
+        v1 = requests.post(v1_url, json={"instances": ROWS}, timeout=60)
+        if "v1" in PROTOCOLS[engine]:
+            assert v1.status_code == 200, v1.text
+            same(expected, served_v1(v1.json(), list(expected)))
+        else:  # the cluster runtime has no V1 route
+            assert v1.status_code == 404 and "/v2/models/" in v1.json()["error"]
+        # Like a Triton client: the input's name and datatype from the model's metadata.
+        declared = requests.get(f"{base}/v2/models/{app}", timeout=5).json()["inputs"]
+        v2_name, dtype = (
+            (declared[0]["name"], declared[0]["datatype"])
+            if declared
+            else ("input-0", "FP32" if kind == "tensor" else "FP64")
+        )
         body = {
             "inputs": [
                 {
@@ -116,9 +130,12 @@ def test_served_predictions_equal_pyfunc(
                 }
             ]
         }
-        v2 = requests.post(f"{base}/v2/models/{app}/infer", json=body, timeout=60)
-        assert v2.status_code == 200, v2.text
-        same(expected, served_v2(v2.json()))
+        v2 = requests.post(v2_url, json=body, timeout=60)
+        if "v2" in PROTOCOLS[engine]:
+            assert v2.status_code == 200, v2.text
+            same(expected, served_v2(v2.json()))
+        else:
+            assert v2.status_code == 404 and "/v1/models/" in v2.json()["error"]
         assert requests.get(f"{base}/v2/health/ready", timeout=5).status_code == 200
         assert requests.get(f"{base}/v1/models/{app}", timeout=5).json()["ready"] is True
     finally:

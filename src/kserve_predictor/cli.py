@@ -172,48 +172,23 @@ def _deploy_and_report(args: argparse.Namespace, redactor: Redactor, settings: A
 
 
 def cmd_serve(args: argparse.Namespace, redactor: Redactor) -> int:
-    from .serving.local import check_port_free, prediction_path, prepare
-    from .serving.server import build_model, serve
-    from .smoke import build_request, curl_command, example_rows, signature_rows
+    from .serving.local import open_foreground
 
     name = _checked_name(args.name or _name_from_url(args.model_url), "--name")
-    check_port_free(args.host, args.port)
-    layout = prepare(args.model_url, args.predictor, name, _s3_settings(redactor))
-    model = build_model(layout.engine.name, layout.folder, name)
-    model.load()
-    url = f"http://{_url_host(args.host)}:{args.port}{prediction_path(layout.engine, name)}"
-    lines = [
-        f"serving {layout.detection.info.url} as {name} ({layout.engine.name}, "
-        f"{layout.engine.protocol}) from {layout.folder}",
-        f"prediction URL: {url}",
-    ]
-    info = layout.detection.info
-    rows = example_rows(layout.detection.location, info) or signature_rows(info)
-    if rows is not None:
-        body = build_request(rows, layout.engine.protocol, info)
-        lines.append("try it:\n  " + curl_command(url, body))
-    _announce_when_listening(_url_host(args.host), args.port, redactor("\n".join(lines)))
-    serve(model, args.host, args.port)
+    server = open_foreground(
+        args.model_url, args.predictor, name, args.host, args.port, _s3_settings(redactor)
+    )
+    data = server.as_dict()
+    human = (
+        f"serving {data['model']} as {name} ({data['engine']}, {data['protocol']}) "
+        f"from {data['folder']}\nprediction URL: {server.url}"
+    )
+    if server.curl:
+        human += "\ntry it:\n  " + server.curl
+    _emit(args, redactor, data, human)  # the port is bound: the URL accepts connections now
+    sys.stdout.flush()
+    server.run()
     return 0
-
-
-def _announce_when_listening(host: str, port: int, text: str) -> None:
-    """Print ``text`` once the server accepts connections, so the URL printed answers at once."""
-    import socket
-    import threading
-    import time
-
-    def wait_and_print() -> None:
-        for _ in range(1200):
-            try:
-                socket.create_connection((host.strip("[]"), port), timeout=0.5).close()
-            except OSError:
-                time.sleep(0.1)
-                continue
-            print(text, flush=True)
-            return
-
-    threading.Thread(target=wait_and_print, daemon=True).start()
 
 
 def _name_from_url(url: str) -> str:
@@ -239,24 +214,43 @@ def _checked_name(name: str, source: str) -> str:
     return check_app_name(name.strip(), source)
 
 
-def _url_host(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "") else (f"[{host}]" if ":" in host else host)
-
-
 def cmd_deploy_local(args: argparse.Namespace, redactor: Redactor, name: str) -> int:
     from .errors import UsageError
-    from .serving.local import deploy_local
+    from .serving.local import LocalSettings, deploy_local
+    from .settings import parse_bool
 
     if args.dry_run:
         raise UsageError(
             "--dry-run applies to --target kserve; --target local writes only local files"
         )
-    result = deploy_local(
-        args.model, args.predictor, name, _s3_settings(redactor), args.host, args.port,
-        args.smoke_test, args.fuseml_url or None, args.workflow,
-    )  # fmt: skip
+    for flag, value in (
+        ("--resources-limits", args.resources_limits),
+        ("--runtime-version", args.runtime_version),
+    ):
+        if value is not None:
+            raise UsageError(
+                f"{flag} applies to --target kserve only; a local server runs with this "
+                "machine's resources and installed libraries"
+            )
+    verify = os.environ.get("KSERVE_PREDICTOR_FUSEML_VERIFY_TLS")
+    settings = LocalSettings(
+        model_url=args.model,
+        app_name=name,
+        predictor=args.predictor,
+        host=args.host,
+        port=args.port,
+        timeout=args.timeout,
+        smoke_test=args.smoke_test,
+        fuseml_url=args.fuseml_url or None,
+        fuseml_verify_tls=parse_bool("KSERVE_PREDICTOR_FUSEML_VERIFY_TLS", verify, True),
+        workflow=args.workflow,
+        s3=_s3_settings(redactor),
+    )
+    result = deploy_local(settings)
     app = result.app
     human = f"{name} serving locally (pid {app.pid}, {app.engine}, {app.protocol})"
+    if result.replaced is not None:
+        human += f"; replaced pid {result.replaced}"
     if result.smoke_ms is not None:
         human += f"\nsmoke test: {result.smoke_rows} rows answered in {result.smoke_ms:.1f} ms"
     _emit(args, redactor, result.as_dict(), human + "\n" + app.prediction_url)
@@ -501,7 +495,12 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("FUSEML_ENV_WORKFLOW_NAME", ""),
         help="FuseML workflow name (labels, registration)",
     )
-    add("--timeout", type=float, default=600.0, help="seconds to wait for readiness (default 600)")
+    add(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="seconds to wait for readiness (default 600); --target local: for the server to start",
+    )
     add(
         "--spec-style",
         choices=("auto", "model", "legacy"),
@@ -521,7 +520,12 @@ def _parser() -> argparse.ArgumentParser:
         help="KServe (default) or a managed local model server",
     )
     add("--host", default="127.0.0.1", help="--target local: address to bind (default 127.0.0.1)")
-    add("--port", type=int, default=0, help="--target local: port (default: a free one)")
+    add(
+        "--port",
+        type=int,
+        default=None,
+        help="--target local: port (default: the running server's on a redeploy, else a free one)",
+    )
     add(
         "--no-smoke-test",
         dest="smoke_test",

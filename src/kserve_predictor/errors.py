@@ -8,12 +8,15 @@ do about it, plus the exit code the CLI returns for it:
     │   ├── ModelUrlError                   the model URL cannot be used
     │   ├── ModelFormatError                the MLmodel is missing, broken or unsupported
     │   ├── PredictorMismatchError          the predictor asked for does not serve this model
-    │   └── StoreAccessError                credentials refused, bucket missing
+    │   ├── StoreAccessError                credentials refused, bucket missing
+    │   └── InvalidRequestError             a prediction request the local server rejects (HTTP 400)
     └── ExternalError               exit 1  a system around the step failed
         ├── StoreError                      the artifact store (S3, local files)
         ├── RegistryError                   the MLflow tracking server
         ├── ClusterError                    the Kubernetes API / KServe
-        └── FuseMLError                     the FuseML server
+        ├── FuseMLError                     the FuseML server
+        ├── LocalServerError                the local model server did not start or answer
+        └── RuntimeLoadError                the local runtime cannot load the layout
 
 Third-party exceptions are translated at the boundary (``raise ... from e``); only the CLI turns
 these into messages and exit codes.
@@ -50,6 +53,10 @@ class StoreAccessError(UsageError):
     """The artifact store refused the credentials, or the bucket does not exist."""
 
 
+class InvalidRequestError(UsageError):
+    """A prediction request the local model server rejects; answered with HTTP 400."""
+
+
 class ExternalError(KservePredictorError):
     """A system around the step failed; a re-run may succeed once it is fixed."""
 
@@ -70,3 +77,11 @@ class ClusterError(ExternalError):
 
 class FuseMLError(ExternalError):
     """The FuseML server failed or refused a request."""
+
+
+class LocalServerError(ExternalError):
+    """The local model server did not start, or does not answer."""
+
+
+class RuntimeLoadError(ExternalError):
+    """The local runtime cannot load the converted layout; the message says why."""

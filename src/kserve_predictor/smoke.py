@@ -143,22 +143,26 @@ def send(
             "to skip it"
         ) from e
     latency = (time.perf_counter() - start) * 1000
-    if response.status_code != 200:
-        raise SmokeTestFailed(
-            f"smoke test: {url} answered HTTP {response.status_code}: {response.text[:300]}"
-        )
+    answer = check_answer(url, response.status_code, response.text, rows, protocol)
+    return SmokeResult(rows, latency, answer)
+
+
+def check_answer(url: str, status: int, text: str, rows: int, protocol: str) -> Any:
+    """The decoded answer, if it is a 200 with one prediction per example row."""
+    if status != 200:
+        raise SmokeTestFailed(f"smoke test: {url} answered HTTP {status}: {text[:300]}")
     try:
-        answer = response.json()
+        answer = json.loads(text)
     except ValueError as e:
         raise SmokeTestFailed(
-            f"smoke test: {url} answered HTTP 200 but not JSON: {response.text[:300]!r}"
+            f"smoke test: {url} answered HTTP 200 but not JSON: {text[:300]!r}"
         ) from e
     got = _answer_rows(answer, protocol)
     if got != rows:
         raise SmokeTestFailed(
             f"smoke test: {url} answered {got} predictions for {rows} example rows"
         )
-    return SmokeResult(rows, latency, answer)
+    return answer
 
 
 def _why_unreachable(error: Exception, url: str) -> str:

@@ -1,7 +1,9 @@
 """Load a converted layout the way the engine's KServe runtime does, and run it.
 
-Each runtime takes model inputs (a numpy array, a DataFrame, or a dict of named arrays) and
-returns either one array or a dict of named output arrays.
+Each runtime takes model inputs already checked by ``protocol`` (a 2-D array or DataFrame for
+table models, a dict of named arrays for tensor models) and returns either one array or a dict
+of named output arrays. Table runtimes declare ``features`` (the row width the model takes),
+tensor runtimes ``specs`` (each input's name, datatype and dims), for those checks.
 """
 
 from __future__ import annotations
@@ -12,12 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InvalidRequestError, RuntimeLoadError
+from .protocol import TensorInput, v2_type
+
 Inputs = Any  # np.ndarray | pandas.DataFrame | dict[str, np.ndarray]
 Outputs = Any  # np.ndarray | dict[str, np.ndarray]
-
-
-class RuntimeLoadError(Exception):
-    """The layout cannot be loaded; the message says why."""
 
 
 def _only_file(folder: Path, extensions: tuple[str, ...]) -> Path:
@@ -48,6 +49,13 @@ def _with_columns(inputs: Inputs, columns: Sequence[str] | None) -> Inputs:
 
 
 class Runtime:
+    features: int | None = None
+    """Table models: the number of columns each row must have, when the model records it."""
+    columns: list[str] | None = None
+    """Table models: the column names the model was fitted on, when it records them."""
+    specs: tuple[TensorInput, ...] = ()
+    """Tensor models: the inputs the model declares."""
+
     def predict(self, inputs: Inputs) -> Outputs:
         raise NotImplementedError
 
@@ -59,6 +67,8 @@ class SklearnRuntime(Runtime):
         self.model = joblib.load(_only_file(folder, (".joblib", ".pkl", ".pickle")))
         names = getattr(self.model, "feature_names_in_", None)
         self.columns = [str(n) for n in names] if names is not None else None
+        width = getattr(self.model, "n_features_in_", None)
+        self.features = int(width) if width is not None else None
 
     def predict(self, inputs: Inputs) -> Outputs:
         return np.asarray(self.model.predict(_with_columns(inputs, self.columns)))
@@ -70,9 +80,11 @@ class XGBoostRuntime(Runtime):
 
         self.xgb = xgb
         self.booster = xgb.Booster(model_file=str(_only_file(folder, (".bst", ".json", ".ubj"))))
+        self.features = self.booster.num_features() or None
+        self.columns = list(self.booster.feature_names or []) or None
 
     def predict(self, inputs: Inputs) -> Outputs:
-        data = _with_columns(inputs, self.booster.feature_names)
+        data = _with_columns(inputs, self.columns)
         return np.asarray(self.booster.predict(self.xgb.DMatrix(data)))
 
 
@@ -81,9 +93,11 @@ class LightGBMRuntime(Runtime):
         import lightgbm as lgb
 
         self.booster = lgb.Booster(model_file=str(_only_file(folder, (".bst",))))
+        self.features = self.booster.num_feature() or None
+        self.columns = list(self.booster.feature_name()) or None
 
     def predict(self, inputs: Inputs) -> Outputs:
-        return np.asarray(self.booster.predict(_with_columns(inputs, self.booster.feature_name())))
+        return np.asarray(self.booster.predict(_with_columns(inputs, self.columns)))
 
 
 class OnnxRuntime(Runtime):
@@ -93,46 +107,39 @@ class OnnxRuntime(Runtime):
         import onnxruntime
 
         self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        self.inputs = self.session.get_inputs()
+        self.specs = tuple(
+            TensorInput(i.name, _ONNX_TYPES.get(i.type, "BYTES"), _dims(i.shape))
+            for i in self.session.get_inputs()
+        )
 
     def predict(self, inputs: Inputs) -> Outputs:
-        feed = _tensor_feed(inputs, [(i.name, _onnx_dtype(i.type)) for i in self.inputs])
         names = [o.name for o in self.session.get_outputs()]
-        return dict(zip(names, self.session.run(None, feed), strict=True))
+        return dict(zip(names, self.session.run(None, inputs), strict=True))
 
 
-def _onnx_dtype(onnx_type: str) -> Any:
-    table = {
-        "tensor(float)": np.float32,
-        "tensor(double)": np.float64,
-        "tensor(int64)": np.int64,
-        "tensor(int32)": np.int32,
-        "tensor(bool)": np.bool_,
-        "tensor(string)": np.object_,
-    }
-    return table.get(onnx_type, np.float32)
+# onnxruntime's type names → V2 datatypes (Triton's mapping for the onnxruntime backend).
+_ONNX_TYPES = {
+    "tensor(bool)": "BOOL",
+    "tensor(uint8)": "UINT8",
+    "tensor(uint16)": "UINT16",
+    "tensor(uint32)": "UINT32",
+    "tensor(uint64)": "UINT64",
+    "tensor(int8)": "INT8",
+    "tensor(int16)": "INT16",
+    "tensor(int32)": "INT32",
+    "tensor(int64)": "INT64",
+    "tensor(float16)": "FP16",
+    "tensor(float)": "FP32",
+    "tensor(double)": "FP64",
+    "tensor(string)": "BYTES",
+}
 
 
-def _tensor_feed(inputs: Inputs, specs: list[tuple[str, Any]]) -> dict[str, np.ndarray]:
-    """Map request inputs onto the model's named tensors, in their dtypes."""
-    import pandas as pd
-
-    if isinstance(inputs, pd.DataFrame):
-        inputs = inputs.to_numpy()
-    if isinstance(inputs, dict):
-        missing = [name for name, _ in specs if name not in inputs]
-        if missing and len(specs) == len(inputs) == 1:  # one unnamed tensor: take it
-            inputs = {specs[0][0]: next(iter(inputs.values()))}
-        elif missing:
-            raise ValueError(
-                f"inputs {missing} are missing; the model takes {[n for n, _ in specs]}"
-            )
-        return {name: np.asarray(inputs[name]).astype(dtype) for name, dtype in specs}
-    if len(specs) != 1:
-        raise ValueError(
-            f"the model takes {len(specs)} named inputs {[n for n, _ in specs]}; send them by name"
-        )
-    return {specs[0][0]: np.asarray(inputs).astype(specs[0][1])}
+def _dims(shape: Sequence[Any] | None) -> tuple[int, ...] | None:
+    """Declared dims, with symbolic or unknown sizes as -1; None when the rank is unknown."""
+    if shape is None:
+        return None
+    return tuple(d if isinstance(d, int) and d >= 0 else -1 for d in shape)
 
 
 class SavedModelRuntime(Runtime):
@@ -148,11 +155,17 @@ class SavedModelRuntime(Runtime):
         self.tf = tf
         self.function = tf.saved_model.load(str(path), tags=["serve"]).signatures["serving_default"]
         spec = self.function.structured_input_signature[1]
-        self.specs = [(name, spec[name].dtype.as_numpy_dtype) for name in sorted(spec)]
+        self.specs = tuple(
+            TensorInput(
+                name,
+                v2_type(spec[name].dtype.as_numpy_dtype),
+                None if spec[name].shape.rank is None else _dims(spec[name].shape.as_list()),
+            )
+            for name in sorted(spec)
+        )
 
     def predict(self, inputs: Inputs) -> Outputs:
-        feed = _tensor_feed(inputs, self.specs)
-        out = self.function(**{k: self.tf.constant(v) for k, v in feed.items()})
+        out = self.function(**{k: self.tf.constant(v) for k, v in inputs.items()})
         return {name: value.numpy() for name, value in out.items()}
 
 
@@ -164,7 +177,6 @@ class PyfuncRuntime(Runtime):
 
         self.model = mlflow.pyfunc.load_model(str(folder))
         schema = self.model.metadata.get_input_schema()
-        self.columns: list[str] | None = None
         self.tensor_dtype: Any = None
         if schema is not None and schema.is_tensor_spec():
             types = schema.numpy_types()
@@ -175,7 +187,18 @@ class PyfuncRuntime(Runtime):
     def predict(self, inputs: Inputs) -> Outputs:
         if self.tensor_dtype is not None and isinstance(inputs, np.ndarray):
             inputs = inputs.astype(self.tensor_dtype)  # JSON numbers arrive as float64
-        result = self.model.predict(_with_columns(inputs, self.columns))
+        from mlflow.exceptions import MlflowException
+
+        try:
+            result = self.model.predict(_with_columns(inputs, self.columns))
+        except MlflowException as e:
+            if e.error_code not in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST"):
+                raise
+            # MLflow's schema enforcement: the request does not match the signature
+            first = str(e.message).strip().splitlines()[0] if e.message else "schema mismatch"
+            raise InvalidRequestError(
+                f"the input does not match the model's signature: {first}"
+            ) from e
         if hasattr(result, "to_numpy"):
             result = result.to_numpy()
         if isinstance(result, dict):
