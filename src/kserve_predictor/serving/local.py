@@ -82,8 +82,8 @@ def prepare(model_url: str, predictor: str, name: str, s3: S3Settings) -> LocalL
     if engine is None:
         detection.require_engine()
         raise AssertionError("unreachable")
+    prefix = converted_prefix(location, detection.info, engine, name)
     convert(location, detection.info, engine, name)
-    prefix = converted_prefix(location, engine)
     if isinstance(location.store, LocalStore):
         return LocalLayout(detection, engine, location.store.root / prefix, name, [])
     folder = cache_folder(location.url, engine.name)

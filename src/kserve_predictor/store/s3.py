@@ -64,7 +64,14 @@ class S3Store:
             )
             for page in pages:
                 for item in page.get("Contents", []):
-                    found.append(ObjectInfo(item["Key"], item["Size"], item["ETag"].strip('"')))
+                    found.append(
+                        ObjectInfo(
+                            item["Key"],
+                            item["Size"],
+                            item["ETag"].strip('"'),
+                            item["LastModified"].timestamp(),
+                        )
+                    )
         except Exception as e:
             raise self._fail("list", prefix, e) from e
         return sorted(found, key=lambda o: o.key)
