@@ -85,7 +85,9 @@ def test_run_deploys_registers_and_outputs_the_url(
     assert labels["app.kubernetes.io/managed-by"] == "kserve-predictor"
     predictor = isvc["spec"]["predictor"]
     assert predictor["serviceAccountName"] == f"{app}-kserve"
-    assert predictor["model"]["storageUri"] == f"{url}/kserve/{engine}/"
+    assert re.fullmatch(
+        re.escape(f"{url}/kserve/{engine}-") + "[0-9a-f]{16}/", predictor["model"]["storageUri"]
+    )
     assert predictor["model"]["resources"]["limits"] == {"cpu": "1", "memory": "2Gi"}
     secret = api.get_object("secrets", NAMESPACE, f"{app}-kserve")  # type: ignore[attr-defined]
     notes = secret["metadata"]["annotations"]
@@ -145,7 +147,9 @@ def test_rerun_changes_nothing_and_new_version_updates(
     third = api.get_object("inferenceservices", NAMESPACE, "iris")  # type: ignore[attr-defined]
     assert third["metadata"]["generation"] == first["metadata"]["generation"] + 1
     assert third["status"]["observedGeneration"] == third["metadata"]["generation"]
-    assert third["spec"]["predictor"]["model"]["storageUri"] == f"{new_url}/kserve/sklearn/"
+    assert third["spec"]["predictor"]["model"]["storageUri"].startswith(
+        f"{new_url}/kserve/sklearn-"
+    )
     assert json.loads(updated.stdout)["changed"] == ["InferenceService/iris"]
 
 
