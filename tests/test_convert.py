@@ -283,6 +283,39 @@ def test_interrupted_conversion_never_looks_complete(s3: S3Server, s3_model, buc
     assert not run_conversion(url)[0].changed
 
 
+def test_a_file_removed_during_conversion_is_caught_before_the_record(
+    s3: S3Server, s3_model, bucket: str
+) -> None:
+    """If something (a gc with too short a grace period) deletes files while they are being
+    copied, the layout is never marked complete."""
+    from kserve_predictor.errors import StoreError
+
+    url = s3_model("tf_module")
+    location = resolve(url, S3Settings.from_env())
+    d = detect(location)
+    engine = d.require_engine()
+    prefix = converted_prefix(location, d.info, engine, "iris")
+    store = location.store
+    real_copy = store.copy
+    lock = threading.Lock()
+    done: list[str] = []
+
+    def copy_then_lose_the_first(source, dest_key):  # type: ignore[no-untyped-def]
+        real_copy(source, dest_key)
+        with lock:
+            done.append(dest_key)
+            last = len(done) == len(d.info.model_files())
+        if last:
+            store.delete([done[0]])
+
+    store.copy = copy_then_lose_the_first  # type: ignore[method-assign]
+    with pytest.raises(StoreError, match="changed while it was being converted"):
+        convert(location, d.info, engine, "iris")
+    assert "Contents" not in s3.client().list_objects_v2(
+        Bucket=bucket, Prefix=prefix.rstrip("/") + ".json"
+    )
+
+
 def test_mismatch_writes_nothing(s3: S3Server, s3_model, bucket: str) -> None:
     url = s3_model("sklearn_skops")
     before = etags(s3, url)

@@ -87,7 +87,6 @@ def test_gc_keeps_referenced_unknown_young_and_unverifiable_layouts(
     location = resolve(url, S3Settings.from_env())
     before = keys(s3, f"{url}/kserve/")
 
-
     # Everything was just written: the default grace period keeps it all.
     young = collect(location, cluster, parse_duration("24h"))
     assert not young.removed and not any(u.remove for u in young.layouts)
@@ -157,6 +156,40 @@ def test_removal_starts_with_the_record(
     redone = convert(again, d.info, d.require_engine(), "iris")
     assert redone.location == layout and redone.skipped == ["model.pkl"] and not redone.copied
     assert download(s3.client(), layout, tmp_path / "m") == ["model.pkl"]
+
+
+def test_delete_gc_ignores_the_service_it_deleted_while_finalizers_run(
+    s3: S3Server, s3_model, api_server: KubeApiServer
+) -> None:
+    """KServe puts a finalizer on every InferenceService: a deleted one stays listed (with a
+    deletionTimestamp) until the controller lets it go, and must not keep its layout alive."""
+    from kubernetes.client import ApiClient, CustomObjectsApi
+
+    from kserve_predictor.gc import collect_after_delete
+
+    url = s3_model("onnx")
+    mine, shared = convert_as(url, "mine"), convert_as(url, "shared")
+    custom = CustomObjectsApi(ApiClient(api_server.client_configuration()))
+    for namespace, name, uri in (("team-a", "mine", mine), ("team-b", "other", shared)):
+        body = isvc(namespace, name, uri)
+        body["metadata"]["finalizers"] = ["inferenceservice.finalizers"]
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+    cluster = KubeCluster(ApiClient(api_server.client_configuration()))
+    deleted = cluster.get("InferenceService", "team-a", "mine")
+    assert deleted is not None and cluster.delete("InferenceService", "team-a", "mine")
+    assert cluster.get("InferenceService", "team-a", "mine") is not None  # still finalizing
+
+    result = collect_after_delete(cluster, deleted, S3Settings.from_env())
+    assert result is not None and result.removed == [mine] and not keys(s3, mine)
+    assert [u.name for u in result.layouts] == [mine.rstrip("/").rsplit("/", 1)[1]]
+    # A service deleted elsewhere, on the shared layout: team-b/other still uses it.
+    other = cluster.get("InferenceService", "team-b", "other")
+    assert other is not None
+    elsewhere = {**other, "metadata": {"namespace": "team-c", "name": "gone"}}
+    kept = collect_after_delete(cluster, elsewhere, S3Settings.from_env())
+    assert kept is not None and not kept.removed
+    assert [u.reason for u in kept.layouts] == ["used by team-b/other"]
+    assert keys(s3, shared)
 
 
 def test_relogged_model_gets_a_new_layout_the_old_one_stays_until_gc(
