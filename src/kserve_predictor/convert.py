@@ -168,13 +168,10 @@ def convert(
         result.skipped = sorted(layout.files)
         log.debug("%s is complete; nothing to copy", result.location)
         return result
-    if layout.record_key in objects:
-        # Complete once, damaged since: it must not look complete while it is repaired.
-        store.delete([layout.record_key])
 
     # Files an interrupted run finished are kept: in a folder named by its content, a file with
     # the planned size can only be the planned file (copies and writes replace whole objects);
-    # after damage, only files that still match the old record.
+    # in a damaged layout (files changed since its record), only files the record still matches.
     recorded = (record or {}).get("files") or {}
     done = {
         rel
