@@ -209,10 +209,11 @@ def convert(
     return result
 
 
-def run_concurrently(tasks: list[Callable[[], None]], workers: int = COPY_CONCURRENCY) -> None:
-    """Run the tasks on a bounded pool; the first failure cancels what has not started and is
-    raised once the running ones are done."""
-    if len(tasks) <= 1:
+def run_concurrently(tasks: list[Callable[[], None]], workers: int | None = None) -> None:
+    """Run the tasks on a pool of ``workers`` threads (default COPY_CONCURRENCY); the first
+    failure cancels what has not started and is raised once the running ones are done."""
+    workers = workers or COPY_CONCURRENCY
+    if len(tasks) <= 1 or workers == 1:
         for task in tasks:
             task()
         return
