@@ -231,6 +231,53 @@ def test_relogged_model_gets_a_new_layout_the_old_one_stays_until_gc(
     assert second in json.loads(gone.stdout)["deleted"] and not keys(s3, second)
 
 
+def test_an_interrupted_conversion_is_never_deployed(
+    s3: S3Server, s3_model, cluster: Cluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The pod is killed mid-copy: no InferenceService points at the half-made folder; the
+    re-run completes it, and the service downloads exactly the plan."""
+    from kserve_predictor.cluster import ClusterSettings, connect
+    from kserve_predictor.deploy import deploy
+    from kserve_predictor.settings import DeploySettings
+    from kserve_predictor.store.s3 import S3Store
+
+    url = s3_model("tf_module")
+    settings = DeploySettings(
+        model_url=url,
+        app_name="tf",
+        namespace=NS,
+        s3=S3Settings.from_env(),
+        kubeconfig=str(cluster.kubeconfig),
+        timeout=120,
+        smoke_test=False,
+    )
+    real_copy = S3Store.copy
+    copies = 0
+
+    def dying_copy(self, source, dest_key):  # type: ignore[no-untyped-def]
+        nonlocal copies
+        copies += 1
+        if copies == 2:
+            raise KeyboardInterrupt
+        real_copy(self, source, dest_key)
+
+    monkeypatch.setattr(S3Store, "copy", dying_copy)
+    with pytest.raises(KeyboardInterrupt):
+        deploy(settings, connect(ClusterSettings(str(cluster.kubeconfig))))
+    assert cluster.api.get_object("inferenceservices", NS, "tf") is None  # type: ignore[attr-defined]
+    monkeypatch.setattr(S3Store, "copy", real_copy)
+
+    result = deploy(settings, connect(ClusterSettings(str(cluster.kubeconfig))))
+    assert result.conversion is not None and result.conversion.skipped  # finished copies kept
+    assert result.storage_uri == result.conversion.location
+    d = detect(resolve(url, S3Settings.from_env()))
+    plan_files = {
+        f.removeprefix(d.info.savedmodel_dir or "").lstrip("/") for f in d.info.model_files()
+    }
+    downloaded = download(s3.client(), result.storage_uri, tmp_path / "tf")
+    assert {f.removeprefix("1/") for f in downloaded} == plan_files
+
+
 def test_gc_bad_input_is_one_line_exit_2(zoo: Path, s3: S3Server) -> None:
     for args, needle in (
         (["gc", str(zoo / "onnx")], "is not in S3"),
