@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,9 @@ def test_convert_over_s3_then_no_op(s3: S3Server, s3_model) -> None:
     url = s3_model("sklearn_pickle")
     first = run_cli("convert", url, env=s3.env)
     assert first.code == 0, first.stderr
-    assert f"converted for sklearn: {url}/kserve/sklearn/" in first.stdout
+    assert re.search(
+        rf"converted for sklearn: {re.escape(url)}/kserve/sklearn-[0-9a-f]{{16}}/\n", first.stdout
+    )
     assert "1 copied" in first.stdout and "copied   model.pkl" in first.stdout
     second = run_cli("convert", url, "--output", "json", env=s3.env)
     data = json.loads(second.stdout)

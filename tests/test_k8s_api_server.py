@@ -820,6 +820,25 @@ def test_forbidden_answers_like_rbac(server: KubeApiServer, custom: CustomObject
     assert custom.list_namespaced_custom_object(GROUP, VERSION, "default", PLURAL)["items"]
 
 
+def test_forbidden_can_be_scoped_like_a_role(
+    server: KubeApiServer, custom: CustomObjectsApi
+) -> None:
+    """A namespaced grant without a cluster-wide one: the all-namespaces list is refused."""
+    create_isvc(custom, isvc())
+    server.forbidden.add(("list", PLURAL, ""))
+    code, status = failure(lambda: custom.list_cluster_custom_object(GROUP, VERSION, PLURAL))
+    assert code == 403 and status["message"].endswith(
+        'cannot list resource "inferenceservices" in API group "serving.kserve.io" at the cluster scope'
+    )
+    assert custom.list_namespaced_custom_object(GROUP, VERSION, "default", PLURAL)["items"]
+    server.forbidden = {("list", PLURAL, "default")}
+    assert (
+        failure(lambda: custom.list_namespaced_custom_object(GROUP, VERSION, "default", PLURAL))[0]
+        == 403
+    )
+    assert custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]
+
+
 def test_on_write_lets_a_controller_set_status(
     server: KubeApiServer, custom: CustomObjectsApi
 ) -> None:

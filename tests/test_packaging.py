@@ -575,3 +575,29 @@ def test_trainer_uses_the_builder_image(workflow: dict) -> None:
     trainer = _step(workflow, "trainer")
     assert [o["name"] for o in trainer["outputs"]] == ["mlflow-model-url"]
     assert {e["name"] for e in trainer["extensions"]} == {"mlflow-tracking", "mlflow-store"}
+
+
+def test_gc_rbac_is_a_separate_read_only_cluster_role() -> None:
+    """gc lists InferenceServices (and, for the fallback, namespaces) cluster-wide; nothing more."""
+    docs = [d for d in yaml.safe_load_all((ROOT / "deploy" / "rbac-gc.yaml").read_text()) if d]
+    (role,) = [d for d in docs if d["kind"] == "ClusterRole"]
+    granted = {
+        (group, resource): set(rule["verbs"])
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    assert granted == {
+        ("serving.kserve.io", "inferenceservices"): {"list"},
+        ("", "namespaces"): {"list"},
+    }
+    (binding,) = [d for d in docs if d["kind"] == "ClusterRoleBinding"]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"] == "fuseml-kserve-predictor-gc"
+    (account,) = [d for d in docs if d["kind"] == "ServiceAccount"]
+    assert binding["subjects"] == [
+        {
+            "kind": "ServiceAccount",
+            "name": account["metadata"]["name"],
+            "namespace": account["metadata"]["namespace"],
+        }
+    ]

@@ -84,7 +84,9 @@ def test_run_deploys_registers_and_outputs_the_url(
     assert labels["app.kubernetes.io/managed-by"] == "kserve-predictor"
     predictor = isvc["spec"]["predictor"]
     assert predictor["serviceAccountName"] == f"{app}-kserve"
-    assert predictor["model"]["storageUri"] == f"{url}/kserve/{engine}/"
+    assert re.fullmatch(
+        re.escape(f"{url}/kserve/{engine}-") + "[0-9a-f]{16}/", predictor["model"]["storageUri"]
+    )
     assert predictor["model"]["resources"]["limits"] == {"cpu": "1", "memory": "2Gi"}
     secret = api.get_object("secrets", NAMESPACE, f"{app}-kserve")  # type: ignore[attr-defined]
     notes = secret["metadata"]["annotations"]
@@ -144,8 +146,43 @@ def test_rerun_changes_nothing_and_new_version_updates(
     third = api.get_object("inferenceservices", NAMESPACE, "iris")  # type: ignore[attr-defined]
     assert third["metadata"]["generation"] == first["metadata"]["generation"] + 1
     assert third["status"]["observedGeneration"] == third["metadata"]["generation"]
-    assert third["spec"]["predictor"]["model"]["storageUri"] == f"{new_url}/kserve/sklearn/"
+    assert third["spec"]["predictor"]["model"]["storageUri"].startswith(
+        f"{new_url}/kserve/sklearn-"
+    )
     assert json.loads(updated.stdout)["changed"] == ["InferenceService/iris"]
+
+
+def test_two_triton_apps_from_one_model_both_stay_served(
+    s3: S3Server, s3_model, cluster: Cluster, tmp_path: Path
+) -> None:
+    """Triton names its model folder after the app: each app gets its own layout, and deploying
+    the second leaves every file of the first where its pods read it."""
+    from servers.storage_initializer import download
+
+    url = s3_model("onnx")
+    env = {**s3.env, "KUBECONFIG": str(cluster.kubeconfig)}
+    deployed = {}
+    for app in ("alpha", "beta"):
+        done = run_cli(
+            "deploy", "--model", url, "--app-name", app, "-n", NAMESPACE, "--output", "json",
+            env=env,
+        )  # fmt: skip
+        assert done.code == 0, done.stderr
+        deployed[app] = json.loads(done.stdout)
+        if app == "alpha":  # what alpha's pods download, before beta is deployed
+            first = download(s3.client(), deployed[app]["storage_uri"], tmp_path / "alpha-1")
+    assert deployed["alpha"]["storage_uri"] != deployed["beta"]["storage_uri"]
+    # A restarted alpha pod downloads the same files, and both URLs answer.
+    again = download(s3.client(), deployed["alpha"]["storage_uri"], tmp_path / "alpha-2")
+    assert again == first == ["alpha/1/model.onnx", "alpha/config.pbtxt"]
+    for app, answer in deployed.items():
+        assert answer["prediction_url"].endswith(f"/v2/models/{app}/infer")
+        check_answer(
+            "triton",
+            requests.post(answer["prediction_url"], json=REQUESTS["triton"], timeout=30).json(),
+        )
+        stored = cluster.api.get_object("inferenceservices", NAMESPACE, app)  # type: ignore[attr-defined]
+        assert stored["status"]["conditions"][-1]["status"] == "True"
 
 
 def test_failing_model_load_fails_fast_with_the_cause(

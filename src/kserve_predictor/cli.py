@@ -355,6 +355,40 @@ def cmd_status(args: argparse.Namespace, redactor: Redactor) -> int:
     return 0 if info["ready"] else 1
 
 
+def cmd_gc(args: argparse.Namespace, redactor: Redactor) -> int:
+    from .gc import bucket_of, collect, parse_duration
+
+    grace = parse_duration(args.grace_period)
+    location = _location(args.model_url, redactor)
+    bucket_of(location)  # S3 only: checked before the cluster is asked anything
+    from .cluster import connect
+
+    cluster = connect(_cluster_settings(args))
+    result = collect(location, cluster, grace, args.namespace, args.dry_run)
+    _emit(args, redactor, result.as_dict(), _human_gc(result))
+    return 0
+
+
+def _human_gc(result: Any) -> str:
+    lines = [f"layouts of {result.model}:"] if result.layouts else []
+    for use in result.layouts:
+        verb = "remove" if use.remove else "keep"
+        lines.append(f"  {verb:<7}{use.name + '/':<36}{use.reason}")
+    if result.unchecked:
+        lines.append(
+            "cannot list InferenceServices in "
+            + ", ".join(result.unchecked)
+            + ": every layout kept; grant the ClusterRole fuseml-kserve-predictor-gc "
+            "(deploy/rbac.yaml) or name the namespaces that may use the model with --namespace"
+        )
+    going = [u for u in result.layouts if u.remove]
+    if result.dry_run:
+        lines.append(f"would remove {len(going)} layout(s); nothing was removed (dry run)")
+    else:
+        lines.append(f"removed {len(result.removed)} layout(s)")
+    return "\n".join(lines)
+
+
 def cmd_delete(args: argparse.Namespace, redactor: Redactor) -> int:
     from .lifecycle import delete
 
@@ -366,6 +400,7 @@ def cmd_delete(args: argparse.Namespace, redactor: Redactor) -> int:
         args.fuseml_url or None,
         workflow=args.workflow,
         force=args.force,
+        collect_layout=_s3_settings(redactor) if args.gc else None,
     )
     human = (
         "\n".join(f"deleted {item}" for item in removed) or f"nothing named {args.name} to delete"
@@ -411,6 +446,13 @@ def _parser() -> argparse.ArgumentParser:
         "--runtime-version",
         default=None,
         help="runtime image tag (default: from the model, or the runtime's)",
+    )
+
+    model_only = argparse.ArgumentParser(add_help=False)
+    model_only.add_argument(
+        "model_url",
+        metavar="URL",
+        help="s3://bucket/path, models:/name/version or runs:/id/path",
     )
 
     cluster = argparse.ArgumentParser(add_help=False)
@@ -556,7 +598,41 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="delete even what kserve-predictor did not make (or another workflow made)",
     )
+    p.add_argument(
+        "--gc",
+        action="store_true",
+        help="also remove the service's converted layout when no other InferenceService uses it",
+    )
     p.set_defaults(handler=cmd_delete)
+
+    p = sub.add_parser(
+        "gc",
+        parents=[common, model_only],
+        help="remove a model's converted layouts that no InferenceService uses",
+    )
+    add = p.add_argument
+    add("--dry-run", action="store_true", help="say what would be removed; remove nothing")
+    add(
+        "--grace-period",
+        default="24h",
+        help="keep layouts younger than this (90s, 30m, 24h, 7d; default 24h)",
+    )
+    add(
+        "--namespace",
+        "-n",
+        action="append",
+        default=None,
+        help="look for InferenceServices only here (repeatable; default: every namespace)",
+    )
+    add(
+        "--kubeconfig", default=None, help="kubeconfig path (default: in-cluster, then $KUBECONFIG)"
+    )
+    add(
+        "--insecure-skip-tls-verify",
+        action="store_true",
+        help="do not verify the API server's certificate",
+    )
+    p.set_defaults(handler=cmd_gc)
     return parser
 
 

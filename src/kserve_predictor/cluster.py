@@ -8,6 +8,7 @@ generation this run wrote, a terminal failure, or the deadline.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -356,6 +357,44 @@ class Cluster:
                         message = state.get("message", "")
                         reasons.append(f"{container.get('name')}: {reason} {message}".strip())
         return "; ".join(reasons) or None
+
+    # --- listing (for gc) ------------------------------------------------------------------
+
+    def list_inference_services(self, namespace: str | None = None) -> list[dict[str, Any]] | None:
+        """Every InferenceService in ``namespace`` (None: the whole cluster), or None when this
+        identity may not list them there."""
+        base = f"/apis/{GROUP}/{VERSION}"
+        path = f"{base}/namespaces/{namespace}/{PLURAL}" if namespace else f"{base}/{PLURAL}"
+        where = f"in {namespace}" if namespace else "cluster-wide"
+        return self._list_all(path, f"list InferenceServices {where}")
+
+    def list_namespaces(self) -> list[str] | None:
+        """The names of all namespaces, or None when this identity may not list them."""
+        items = self._list_all("/api/v1/namespaces", "list namespaces")
+        return None if items is None else [str(n["metadata"]["name"]) for n in items]
+
+    def _list_all(self, path: str, what: str) -> list[dict[str, Any]] | None:
+        from kubernetes.client.exceptions import ApiException
+
+        def page(token: str) -> Any:
+            query = [("limit", "500")] + ([("continue", token)] if token else [])
+            try:
+                return self._call("GET", path, query_params=query)
+            except ApiException as e:
+                if e.status in (401, 403):
+                    return None
+                raise
+
+        items: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            answer = self._retrying(what, functools.partial(page, token))
+            if answer is None:
+                return None
+            items.extend(answer.get("items") or [])
+            token = (answer.get("metadata") or {}).get("continue") or ""
+            if not token:
+                return items
 
 
 def readiness(isvc: dict[str, Any], generation: int) -> bool | str:

@@ -254,7 +254,7 @@ def _manifests(
     limits: dict[str, str],
     style: str,
 ) -> list[dict[str, Any]]:
-    from .convert import converted_prefix, layout_digest
+    from .convert import converted_prefix
     from .naming import Origin
 
     app = settings.app_name
@@ -263,12 +263,15 @@ def _manifests(
         name=app,
         namespace=settings.namespace,
         engine=engine,
-        storage_uri=location.store.describe(converted_prefix(location, engine)),
+        # The immutable layout's folder, named by its content: computed from the listing, so a
+        # dry run names it too, and a changed model gets a new storageUri (and a rollout).
+        storage_uri=location.store.describe(
+            converted_prefix(location, detection.info, engine, app)
+        ),
         runtime_version=detection.runtime_version,
         limits=limits,
         labels=labels,
         style=style,
-        layout_digest=layout_digest(location, detection.info, engine, app),
     )
     return [
         manifests.secret(app, settings.namespace, settings.s3, labels),

@@ -19,6 +19,7 @@ from .engines import ENGINES, Engine
 from .errors import UsageError
 from .manifests import credentials_name
 from .ownership import REMOVE, WORKFLOW_LABEL, fuseml_owner_problem, is_managed, refuse_unless_ours
+from .settings import S3Settings
 
 log = logging.getLogger(__name__)
 
@@ -146,16 +147,20 @@ def delete(
     fuseml_url: str | None,
     workflow: str = "",
     force: bool = False,
+    collect_layout: S3Settings | None = None,
 ) -> list[str]:
     """Delete the deployment ``name`` and its FuseML record; returns what was removed.
 
     Refuses (UsageError, nothing deleted) an object this product did not make, one of another
     workflow when ``workflow`` is given, or a FuseML record registered for something else,
-    unless ``force``.
+    unless ``force``. With ``collect_layout`` (the artifact store's settings), the service's
+    converted layout is removed too when no other InferenceService uses it.
     """
     from .serving.local import stop
 
     found = find(name, target, namespace, settings)
+    if collect_layout is not None and found.target == LOCAL:
+        raise UsageError("--gc collects KServe layouts; a local deployment has none to collect")
     fuseml = _fuseml(fuseml_url)
     record = fuseml.get(name) if fuseml is not None and found.target else None
     removed: list[str] = []
@@ -185,9 +190,24 @@ def delete(
         for kind, object_name, obj in objects:
             if obj is not None and cluster.delete(kind, namespace, object_name):
                 removed.append(f"{kind} {namespace}/{object_name}")
+        if collect_layout is not None and isvc is not None:
+            removed += _collect_layout(cluster, isvc, collect_layout)
     if record is not None and fuseml is not None and fuseml.delete(name):
         removed.append(f"FuseML application {name}")
     return removed
+
+
+def _collect_layout(cluster: Cluster, isvc: dict[str, Any], s3: S3Settings) -> list[str]:
+    """The deleted service's layout, removed when nothing else references it."""
+    from .gc import collect_after_delete
+
+    collected = collect_after_delete(cluster, isvc, s3)
+    if collected is None:
+        return []
+    for use in collected.layouts:
+        if not use.remove:
+            log.info("kept the layout %s: %s", use.url, use.reason)
+    return list(collected.removed)
 
 
 def _fuseml(fuseml_url: str | None) -> Any:

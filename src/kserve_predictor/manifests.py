@@ -22,7 +22,6 @@ from .settings import S3Settings
 MODEL_STYLE = "model"
 LEGACY_STYLE = "legacy"
 
-LAYOUT_ANNOTATION = "kserve-predictor/layout-digest"
 DEFAULT_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
 DEFAULT_LIMITS = {"cpu": "1", "memory": "2Gi"}
 
@@ -41,8 +40,6 @@ class ServiceSpec:
     limits: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
     labels: dict[str, str] = field(default_factory=dict)
     style: str = MODEL_STYLE
-    layout_digest: str = ""
-    """Digest of the converted layout: a new one makes KServe roll out (and re-download)."""
 
 
 def credentials_name(app: str) -> str:
@@ -94,8 +91,6 @@ def inference_service(spec: ServiceSpec) -> Manifest:
         "limits": dict(spec.limits),
     }
     predictor: dict[str, Any] = {"serviceAccountName": credentials_name(spec.name)}
-    if spec.layout_digest:
-        predictor["annotations"] = {LAYOUT_ANNOTATION: spec.layout_digest}
     if spec.style == MODEL_STYLE:
         predictor["model"] = {"modelFormat": {"name": engine.model_format}, **implementation}
     elif engine.legacy_field:

@@ -1422,8 +1422,15 @@ class _Api:
         rt = target.rtype
         resource = rt.plural + (f"/{target.subresource}" if target.subresource else "")
         # Like RBAC, a rule on "inferenceservices" does not cover "inferenceservices/status".
+        # A rule (verb, resource) holds everywhere; (verb, resource, scope) only in the namespace
+        # ``scope``, or, with scope "", at the cluster scope (a list across all namespaces).
         rules = set(self.server.forbidden)
-        if not any(v in (verb, "*") and r in (resource, "*") for v, r in rules):
+        if not any(
+            rule[0] in (verb, "*")
+            and rule[1] in (resource, "*")
+            and (len(rule) == 2 or rule[2] == (target.namespace or ""))
+            for rule in rules
+        ):
             return
         subject = f'{rt.resource_ref} "{target.name}"' if target.name else rt.resource_ref
         scope = (
@@ -2289,8 +2296,10 @@ class KubeApiServer:
         self.user = user
         self.token = token
         # (verb, resource) pairs answered with 403, e.g. ("get", "inferenceservices") or
-        # ("patch", "inferenceservices/status"); "*" matches any verb or resource.
-        self.forbidden: set[tuple[str, str]] = set()
+        # ("patch", "inferenceservices/status"); "*" matches any verb or resource. A third item
+        # limits the rule to one namespace, or with "" to the cluster scope, as RBAC grants
+        # differ: ("list", "inferenceservices", "") refuses only the cluster-wide list.
+        self.forbidden: set[tuple[str, ...]] = set()
         self._address = (host, port)
         self._dispatcher = _Dispatcher()
         self._api = _Api(self, history_size)

@@ -23,11 +23,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import yaml
 
 from .k8s_api import CRD_DIR, KubeApiServer
+from .storage_initializer import download
 
 log = logging.getLogger(__name__)
 
@@ -219,19 +219,8 @@ class KServeController:
             region_name=notes.get("serving.kserve.io/s3-region", "us-east-1"),
             verify=notes.get("serving.kserve.io/s3-verifyssl", "1") == "1",
         )
-        parsed = urlparse(uri)
-        bucket, prefix = parsed.netloc, parsed.path.strip("/")
         target = self.workdir / namespace / isvc["metadata"]["name"] / str(generation)
-        count = 0
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                relative = item["Key"][len(prefix) :].lstrip("/")  # KServe's prefix semantics
-                path = target / relative
-                path.parent.mkdir(parents=True, exist_ok=True)
-                client.download_file(bucket, item["Key"], str(path))
-                count += 1
-        if count == 0:
-            raise RuntimeError(f"Failed to fetch model. No model found in {uri}.")
+        download(client, uri, target)  # KServe's prefix rules, zero-byte objects skipped
         return target
 
     # --- status writes ---------------------------------------------------------------------

@@ -14,11 +14,13 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class ObjectInfo:
-    """One stored object: its key, size in bytes and a version tag (S3 ETag or local stamp)."""
+    """One stored object: its key, size in bytes, a version tag (S3 ETag or local stamp) and
+    when it was last written (seconds since the epoch; 0 when unknown)."""
 
     key: str
     size: int
     etag: str
+    modified: float = 0.0
 
 
 class Store(Protocol):

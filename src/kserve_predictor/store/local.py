@@ -41,7 +41,9 @@ class LocalStore:
                 if key.startswith(prefix):
                     stat = path.stat()
                     found.append(
-                        ObjectInfo(key, stat.st_size, f"{stat.st_size}-{stat.st_mtime_ns}")
+                        ObjectInfo(
+                            key, stat.st_size, f"{stat.st_size}-{stat.st_mtime_ns}", stat.st_mtime
+                        )
                     )
         return sorted(found, key=lambda o: o.key)
 

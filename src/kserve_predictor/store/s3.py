@@ -43,6 +43,7 @@ class S3Store:
                 connect_timeout=10,
                 read_timeout=60,
                 s3={"addressing_style": "path"},
+                max_pool_connections=32,  # convert copies 16 files at once; room to spare
             ),
         )
         self._transfer = TransferConfig(
@@ -64,7 +65,14 @@ class S3Store:
             )
             for page in pages:
                 for item in page.get("Contents", []):
-                    found.append(ObjectInfo(item["Key"], item["Size"], item["ETag"].strip('"')))
+                    found.append(
+                        ObjectInfo(
+                            item["Key"],
+                            item["Size"],
+                            item["ETag"].strip('"'),
+                            item["LastModified"].timestamp(),
+                        )
+                    )
         except Exception as e:
             raise self._fail("list", prefix, e) from e
         return sorted(found, key=lambda o: o.key)
@@ -91,8 +99,16 @@ class S3Store:
             raise self._fail("write", key, e) from e
 
     def copy(self, source: ObjectInfo, dest_key: str) -> None:
-        # boto3's managed copy: CopyObject below the threshold, UploadPartCopy above it.
+        # One CopyObject when the listed size allows it (the managed copy would first ask for
+        # the size with a HEAD); above the limit boto3's managed multipart UploadPartCopy.
         try:
+            if source.size <= SINGLE_COPY_LIMIT:
+                self._client.copy_object(
+                    CopySource={"Bucket": self.bucket, "Key": source.key},
+                    Bucket=self.bucket,
+                    Key=dest_key,
+                )
+                return
             self._client.copy(
                 {"Bucket": self.bucket, "Key": source.key},
                 self.bucket,
