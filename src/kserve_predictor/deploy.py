@@ -105,6 +105,10 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
     )
     _check_namespace(cluster, settings.namespace)
     style = _spec_style(cluster, settings.spec_style)
+    if engine.explicit_runtime and style == manifests.MODEL_STYLE:
+        from .runtime.install import require_runtime
+
+        require_runtime(cluster, settings.namespace)
     objects = _manifests(settings, detection, location, engine, limits, style)
     existing_isvc = _check_ownership(cluster, settings, app)
     for manifest in objects:

@@ -51,6 +51,10 @@ class Runtime:
     def predict(self, inputs: Inputs) -> Outputs:
         raise NotImplementedError
 
+    def predict_with(self, inputs: Inputs, params: dict[str, Any] | None) -> Outputs:
+        """predict with the request's parameters; only MLflow's pyfunc takes them."""
+        return self.predict(inputs)
+
 
 class SklearnRuntime(Runtime):
     def __init__(self, folder: Path) -> None:
@@ -173,9 +177,14 @@ class PyfuncRuntime(Runtime):
             self.columns = schema.input_names()
 
     def predict(self, inputs: Inputs) -> Outputs:
+        return self.predict_with(inputs, None)
+
+    def predict_with(self, inputs: Inputs, params: dict[str, Any] | None) -> Outputs:
         if self.tensor_dtype is not None and isinstance(inputs, np.ndarray):
             inputs = inputs.astype(self.tensor_dtype)  # JSON numbers arrive as float64
-        result = self.model.predict(_with_columns(inputs, self.columns))
+        result = self.model.predict(_with_columns(inputs, self.columns), params=params or None)
+        if hasattr(result, "columns"):  # a DataFrame: keep the model's own output columns
+            return {str(c): result[c].to_numpy() for c in result.columns}
         if hasattr(result, "to_numpy"):
             result = result.to_numpy()
         if isinstance(result, dict):

@@ -54,7 +54,9 @@ def build_model(engine: str, folder: Path, name: str) -> Any:
 
         def predict(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
             assert self.runtime is not None
-            outputs = self.runtime.predict(request_inputs(payload, InferRequest))
+            outputs = self.runtime.predict_with(
+                request_inputs(payload, InferRequest), request_params(payload, InferRequest)
+            )
             if isinstance(payload, InferRequest):
                 return InferResponse(
                     model_name=name,
@@ -92,6 +94,18 @@ def request_inputs(payload: Any, infer_request_type: Any) -> Any:
     if instances and isinstance(instances[0], dict):
         return pd.DataFrame(instances)
     return np.asarray(instances)
+
+
+def request_params(payload: Any, infer_request_type: Any) -> dict[str, Any] | None:
+    """MLflow params: V2 request ``parameters`` (less KServe's own), V1 ``params`` (the key of
+    MLflow's scoring server)."""
+    if isinstance(payload, infer_request_type):
+        given = dict(payload.parameters or {})
+        for kserve_own in ("content_type", "headers", "binary_data_output"):
+            given.pop(kserve_own, None)
+        return given or None
+    params = payload.get("params") if isinstance(payload, dict) else None
+    return dict(params) if isinstance(params, dict) and params else None
 
 
 def named(outputs: Outputs) -> dict[str, np.ndarray]:
