@@ -44,6 +44,14 @@ MODES = ("auto", "never", "always")
 # model. Any MLflow 3 loads models saved by older MLflow releases.
 SERVER_PACKAGES = frozenset({"mlflow", "mlflow-skinny", "mlflow-tracing", "kserve"})
 COMPLETE_MARKER = ".complete"
+# Distributions that install the same import package: an image with tensorflow-cpu or
+# xgboost-cpu satisfies a model pinning tensorflow or xgboost at that version.
+SAME_PACKAGE = {
+    "tensorflow": ("tensorflow-cpu",),
+    "tensorflow-cpu": ("tensorflow",),
+    "xgboost": ("xgboost-cpu",),
+    "xgboost-cpu": ("xgboost",),
+}
 
 
 @dataclass(frozen=True)
@@ -105,13 +113,19 @@ def unmet(requirements: list[Requirement]) -> list[Unmet]:
     for requirement in requirements:
         if requirement.marker is not None and not requirement.marker.evaluate():
             continue
-        try:
-            found: str | None = metadata.version(requirement.name)
-        except metadata.PackageNotFoundError:
-            found = None
+        found = installed_version(requirement.name)
         if found is None or not requirement.specifier.contains(found, prereleases=True):
             missing.append(Unmet(requirement, found))
     return missing
+
+
+def installed_version(name: str) -> str | None:
+    for candidate in (name, *SAME_PACKAGE.get(canonicalize_name(name), ())):
+        try:
+            return metadata.version(candidate)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
 
 
 def install_mode(env: Mapping[str, str]) -> str:
@@ -226,7 +240,7 @@ def _pip_install(prefix: Path, to_install: list[Requirement], pins: list[Require
         lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
         errors = [line for line in lines if line.startswith("ERROR")] or lines or ["no output"]
         raise RuntimeStartError(
-            f"cannot install the model's requirements ({names}): {errors[-1]}; check "
+            f"cannot install the model's requirements ({names}): {errors[0]}; check "
             "PIP_INDEX_URL / PIP_EXTRA_INDEX_URL / PIP_FIND_LINKS (a wheelhouse for clusters "
             "without internet)"
         )
