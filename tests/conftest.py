@@ -195,7 +195,9 @@ class LocalRuntimes:
     def __init__(self) -> None:
         self.processes: list[subprocess.Popen] = []  # type: ignore[type-arg]
 
-    def __call__(self, runtime: str, folder: Path, name: str, isvc: dict, spec: dict | None = None) -> str:  # type: ignore[type-arg]
+    def __call__(
+        self, runtime: str, folder: Path, name: str, isvc: dict, spec: dict | None = None
+    ) -> str:  # type: ignore[type-arg]
         import requests
 
         if runtime not in RUNTIME_ENGINES and spec is not None:  # the project's own runtime

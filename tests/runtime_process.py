@@ -135,4 +135,6 @@ def start(command: PodCommand, log: Path, timeout: float = 180) -> RunningRuntim
         time.sleep(0.2)
     process.kill()
     process.wait()
-    raise RuntimeError(f"the runtime did not become ready in {timeout:.0f} s: {log.read_text()[-500:]}")
+    raise RuntimeError(
+        f"the runtime did not become ready in {timeout:.0f} s: {log.read_text()[-500:]}"
+    )

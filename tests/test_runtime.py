@@ -86,7 +86,12 @@ def requests_for(example: Any, params: dict[str, Any] | None) -> tuple[dict, dic
         v1 = {"instances": example}
         flat = [v for row in example for v in row]
         inputs = [
-            {"name": "input-0", "shape": [len(example), len(example[0])], "datatype": "FP32", "data": flat}
+            {
+                "name": "input-0",
+                "shape": [len(example), len(example[0])],
+                "datatype": "FP32",
+                "data": flat,
+            }
         ]
     v2: dict[str, Any] = {"inputs": inputs}
     if params:
@@ -136,7 +141,11 @@ MODELS = [
 @pytest.mark.slow
 @pytest.mark.parametrize(("zoo_name", "model", "params"), MODELS)
 def test_v1_and_v2_answers_are_mlflow_pyfuncs(
-    request: pytest.FixtureRequest, pod, zoo_name: str, model: str, params: dict | None  # type: ignore[type-arg]
+    request: pytest.FixtureRequest,
+    pod,
+    zoo_name: str,
+    model: str,
+    params: dict | None,  # type: ignore[type-arg]
 ) -> None:
     source = request.getfixturevalue(zoo_name) / model
     example = json.loads((source / "input_example.json").read_text())
@@ -178,7 +187,9 @@ def test_health_readiness_binding_and_schema_enforcement(pod, zoo: Path) -> None
         for c in psutil.Process(running.process.pid).connections(kind="tcp")
         if c.status == psutil.CONN_LISTEN and c.laddr.port == port
     ]
-    assert [a.ip for a in listening] == ["0.0.0.0"]  # every interface of the pod, as KServe's servers
+    assert [a.ip for a in listening] == [
+        "0.0.0.0"
+    ]  # every interface of the pod, as KServe's servers
     # MLflow's signature enforcement: three columns for a four-column model is refused
     answer = requests.post(
         f"{running.url}/v1/models/{NAME}:predict", json={"instances": [[1.0, 2.0, 3.0]]}, timeout=30
@@ -237,7 +248,9 @@ def test_a_python_version_the_image_cannot_match_is_refused(zoo: Path, tmp_path:
     source = tmp_path / "source"
     storage_initializer_copy(zoo / "pyfunc", source)
     env_file = source / "python_env.yaml"
-    env_file.write_text(yaml.safe_dump({**yaml.safe_load(env_file.read_text()), "python": "3.9.13"}))
+    env_file.write_text(
+        yaml.safe_dump({**yaml.safe_load(env_file.read_text()), "python": "3.9.13"})
+    )
     error = exits(source, tmp_path)
     here = f"{sys.version_info[0]}.{sys.version_info[1]}"
     assert f"saved with Python 3.9.13 and this runtime image runs Python {here}" in str(error)

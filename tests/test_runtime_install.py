@@ -27,7 +27,7 @@ def test_the_file_in_deploy_is_the_manifest_of_this_version() -> None:
     from runtime_process import MANIFEST
 
     assert yaml.safe_load(MANIFEST.read_text()) == serving_runtime()
-    assert IMAGE == f"ghcr.io/fuseml/kserve-predictor-runtime:{__version__}"
+    assert f"ghcr.io/fuseml/kserve-predictor-runtime:{__version__}" == IMAGE
 
 
 @pytest.mark.parametrize(
@@ -120,10 +120,11 @@ APP = "mlflow-project-01-iris-codeset-mlflow-e2e"
 
 
 def test_the_inference_service_names_the_runtime() -> None:
+    from servers.k8s_api import validate_against_crd
+
     from kserve_predictor import manifests
     from kserve_predictor.engines import ENGINES
     from kserve_predictor.errors import UsageError
-    from servers.k8s_api import validate_against_crd
 
     spec = manifests.ServiceSpec("iris", "default", ENGINES["pyfunc"], "s3://b/m/kserve/pyfunc/")
     model = manifests.inference_service(spec)["spec"]["predictor"]["model"]

@@ -404,9 +404,18 @@ def cmd_install_runtime(args: argparse.Namespace, redactor: Redactor) -> int:
     stored = install_runtime(_cluster(args), args.namespace, args.image)
     meta = stored.get("metadata") or {}
     where = f"in namespace {args.namespace}" if args.namespace else "cluster-wide"
-    data = {"kind": stored.get("kind"), "name": meta.get("name"), "namespace": args.namespace,
-            "image": args.image}  # fmt: skip
-    _emit(args, redactor, data, f"installed {data['kind']} {data['name']} ({where}), image {args.image}")
+    data = {
+        "kind": stored.get("kind"),
+        "name": meta.get("name"),
+        "namespace": args.namespace,
+        "image": args.image,
+    }
+    _emit(
+        args,
+        redactor,
+        data,
+        f"installed {data['kind']} {data['name']} ({where}), image {args.image}",
+    )
     return 0
 
 
@@ -577,14 +586,21 @@ def _parser() -> argparse.ArgumentParser:
     from .runtime.manifest import IMAGE, NAME
 
     p = sub.add_parser(
-        "install-runtime", parents=[common],
+        "install-runtime",
+        parents=[common],
         help=f"install the {NAME} runtime (ClusterServingRuntime; --namespace: a ServingRuntime)",
     )
     add = p.add_argument
     add("--namespace", "-n", default=None, help="install a namespaced ServingRuntime there")
     add("--image", default=IMAGE, help=f"runtime image (default {IMAGE}; e.g. a mirror's copy)")
-    add("--kubeconfig", default=None, help="kubeconfig path (default: in-cluster, then $KUBECONFIG)")
-    add("--insecure-skip-tls-verify", action="store_true", help="do not verify the API server's certificate")
+    add(
+        "--kubeconfig", default=None, help="kubeconfig path (default: in-cluster, then $KUBECONFIG)"
+    )
+    add(
+        "--insecure-skip-tls-verify",
+        action="store_true",
+        help="do not verify the API server's certificate",
+    )
     p.set_defaults(handler=cmd_install_runtime)
     return parser
 

@@ -17,6 +17,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ..errors import KservePredictorError, RuntimeStartError
 
@@ -25,7 +26,9 @@ log = logging.getLogger("kserve_predictor.runtime")
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         serve(argv)
     except KservePredictorError as e:
@@ -75,7 +78,7 @@ def serve(argv: list[str]) -> None:
     kserve.ModelServer().start([model])
 
 
-def _import_kserve(argv: list[str]):  # type: ignore[no-untyped-def]
+def _import_kserve(argv: list[str]) -> Any:
     """kserve parses sys.argv on import: give it exactly the container's arguments."""
     saved = sys.argv
     sys.argv = [saved[0], *argv]

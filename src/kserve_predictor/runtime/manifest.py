@@ -29,7 +29,10 @@ def serving_runtime(namespace: str | None = None, image: str = IMAGE) -> dict[st
     """A ClusterServingRuntime, or with ``namespace`` a ServingRuntime in that namespace."""
     metadata: dict[str, Any] = {
         "name": NAME,
-        "labels": {"app.kubernetes.io/managed-by": MANAGED_BY, "app.kubernetes.io/version": __version__},
+        "labels": {
+            "app.kubernetes.io/managed-by": MANAGED_BY,
+            "app.kubernetes.io/version": __version__,
+        },
         "annotations": {"serving.kserve.io/server-type": "kserve-predictor"},
     }
     if namespace:
