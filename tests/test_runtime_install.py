@@ -181,3 +181,21 @@ def test_the_step_deploys_with_the_runtime_and_answers_as_mlflow(
     columns = yaml.safe_load((zoo / model / "input_example.json").read_text())["columns"]
     expected = reference(zoo / model, {"columns": columns, "data": ROWS}, None)
     assert answer.json() == {"predictions": pytest.approx(expected)}
+
+
+# --- the image ---------------------------------------------------------------------------------
+
+
+def test_the_runtime_image_targets() -> None:
+    from test_packaging import parse_dockerfile
+
+    stages = {s.name: s for s in parse_dockerfile() if s.name}
+    runtime, tensorflow = stages["runtime"], stages["runtime-tensorflow"]
+    (install,) = [r for r in runtime.all("RUN") if "pip install" in r]
+    assert "[serve]" in install and "--no-cache-dir" in install  # mlflow, sklearn, skops, ...
+    assert runtime.all("ENTRYPOINT") == ['["kserve-predictor-runtime"]']
+    assert runtime.all("USER")[-1] == "10001:10001" == tensorflow.all("USER")[-1]
+    assert runtime.env()["KSERVE_PREDICTOR_PACKAGES_DIR"] == "/mnt/packages"
+    assert tensorflow.base == "runtime"
+    assert any("tensorflow-cpu" in r for r in tensorflow.all("RUN"))
+    assert parse_dockerfile()[-1].name is None  # the step image stays the default target
