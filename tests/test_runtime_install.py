@@ -199,3 +199,6 @@ def test_the_runtime_image_targets() -> None:
     assert tensorflow.base == "runtime"
     assert any("tensorflow-cpu" in r for r in tensorflow.all("RUN"))
     assert parse_dockerfile()[-1].name is None  # the step image stays the default target
+    from kserve_predictor.runtime.manifest import IMAGE_PYTHON
+
+    assert runtime.base == "python:{}.{}-slim".format(*IMAGE_PYTHON)

@@ -17,6 +17,11 @@ NAME = "kserve-predictor-mlflow"
 IMAGE_REPOSITORY = "ghcr.io/fuseml/kserve-predictor-runtime"
 IMAGE = f"{IMAGE_REPOSITORY}:{__version__}"
 """The runtime image of this version; ``<IMAGE>-tensorflow`` adds TensorFlow."""
+IMAGE_PYTHON = (3, 11)
+"""The Python of the runtime image (Dockerfile's python:3.11-slim): models saved with another
+major.minor are refused at start. For the compatibility check, with INSTALLS_REQUIREMENTS."""
+INSTALLS_REQUIREMENTS = True
+"""The runtime pip-installs the model's requirements the image lacks (KSERVE_PREDICTOR_INSTALL)."""
 MODEL_FORMAT = "mlflow"
 MODEL_FORMAT_VERSIONS = ("1", "2", "3")
 PROTOCOLS = ("v1", "v2")
