@@ -20,7 +20,42 @@ COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /dist .
 
-# --- runtime ---------------------------------------------------------------------------------
+# --- the model runtime: kserve-predictor-mlflow's image (README "The project's own runtime") ---
+#
+#   docker build --target runtime -t ghcr.io/fuseml/kserve-predictor-runtime:0.1.0 .
+#   docker build --target runtime-tensorflow -t ghcr.io/fuseml/kserve-predictor-runtime:0.1.0-tensorflow .
+#
+# KServe's model server with mlflow, scikit-learn, skops, xgboost-cpu, lightgbm and onnxruntime
+# (the [serve] extra). A KServe pod runs it as `kserve-predictor-runtime --model_name=...`; the
+# model's own requirements are installed at start into /mnt/packages (an emptyDir in the pod).
+FROM ${PYTHON_IMAGE} AS runtime
+LABEL org.opencontainers.image.title="kserve-predictor-runtime" \
+      org.opencontainers.image.description="KServe runtime serving any MLflow model through mlflow.pyfunc" \
+      org.opencontainers.image.source="https://github.com/fuseml/extensions" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    KSERVE_PREDICTOR_PACKAGES_DIR=/mnt/packages
+COPY --from=build /dist/ /tmp/dist/
+RUN pip install --no-cache-dir --root-user-action=ignore "$(ls /tmp/dist/*.whl)[serve]" \
+    && rm -rf /tmp/dist
+RUN groupadd --gid 10001 kserve \
+    && useradd --uid 10001 --gid 10001 --home-dir /home/kserve --create-home \
+       --shell /usr/sbin/nologin kserve \
+    && mkdir -p /mnt/packages \
+    && chown 10001:10001 /mnt/packages
+ENV HOME=/home/kserve
+USER 10001:10001
+ENTRYPOINT ["kserve-predictor-runtime"]
+
+# The same runtime with TensorFlow (Keras and SavedModel flavors): a larger, separate tag.
+FROM runtime AS runtime-tensorflow
+USER 0:0
+RUN pip install --no-cache-dir --root-user-action=ignore "tensorflow-cpu>=2.16,<2.22"
+USER 10001:10001
+
+# --- the step image (the default target, last) ------------------------------------------------
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="kserve-predictor" \
       org.opencontainers.image.description="FuseML KServe predictor step: deploy MLflow models to KServe" \

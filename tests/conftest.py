@@ -68,6 +68,23 @@ def zoo() -> Path:
     return cache
 
 
+@pytest.fixture(scope="session")
+def runtime_zoo() -> Path:
+    """The runtime tests' extra models (tests/runtime_models.py), cached by their source."""
+    sources = [TESTS / "runtime_models.py", *sorted((TESTS / "runtime_model_code").rglob("*.py"))]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
+    cache = TESTS / ".zoo-cache" / f"{digest}-runtime"
+    if not (cache / ".complete").exists():
+        subprocess.run(
+            [sys.executable, str(TESTS / "runtime_models.py"), str(cache)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        (cache / ".complete").touch()
+    return cache
+
+
 @dataclass
 class S3Server:
     endpoint: str
@@ -196,9 +213,13 @@ class LocalRuntimes:
     def __init__(self) -> None:
         self.processes: list[subprocess.Popen] = []  # type: ignore[type-arg]
 
-    def __call__(self, runtime: str, folder: Path, name: str, isvc: dict) -> str:  # type: ignore[type-arg]
+    def __call__(
+        self, runtime: str, folder: Path, name: str, isvc: dict, spec: dict | None = None
+    ) -> str:  # type: ignore[type-arg]
         import requests
 
+        if runtime not in RUNTIME_ENGINES and spec is not None:  # the project's own runtime
+            return self._pod(spec, folder, name)
         port = free_port()
         log = folder.parent / f"{folder.name}.log"
         with open(log, "wb") as out:
@@ -222,6 +243,18 @@ class LocalRuntimes:
                 pass
             time.sleep(0.2)
         raise RuntimeError("the model server did not become ready")
+
+    def _pod(self, spec: dict, folder: Path, name: str) -> str:  # type: ignore[type-arg]
+        """Run the ServingRuntime's container command on the downloaded folder."""
+        from runtime_process import RuntimeExited, pod_command, start
+
+        command = pod_command(spec, name, folder, folder.parent / f"{folder.name}-volumes")
+        try:
+            running = start(command, folder.parent / f"{folder.name}.log")
+        except RuntimeExited as e:
+            raise RuntimeError(str(e).removeprefix("error: ")) from None
+        self.processes.append(running.process)
+        return running.url
 
     def close(self) -> None:
         for process in self.processes:

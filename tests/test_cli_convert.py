@@ -15,7 +15,7 @@ def test_detect_json_has_the_contract_fields(zoo: Path) -> None:
     assert result.code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["format"] == "onnx" and data["engine"] == "triton"
-    assert data["engines"] == ["triton", "mlflow"] and data["protocol"] == "v2"
+    assert data["engines"] == ["triton", "mlflow", "pyfunc"] and data["protocol"] == "v2"
     assert data["files"] == ["model.onnx"] and "runtime_version" in data
 
 

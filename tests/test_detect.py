@@ -142,7 +142,7 @@ def test_native_flavor_wins_over_pyfunc() -> None:
     info = mlmodel.describe_model("m", text, ["MLmodel", "model.onnx"])
     assert info.format == "onnx"
     assert choose_engine(info, "auto").name == "triton"
-    assert accepting_engines(info) == ["triton", "mlflow"]
+    assert accepting_engines(info) == ["triton", "mlflow", "pyfunc"]
 
 
 def test_example_requests_from_the_signature(zoo: Path) -> None:

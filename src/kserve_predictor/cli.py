@@ -317,6 +317,12 @@ def _cluster_settings(args: argparse.Namespace) -> Any:
     return ClusterSettings(args.kubeconfig, None, not args.insecure_skip_tls_verify)
 
 
+def _cluster(args: argparse.Namespace) -> Any:
+    from .cluster import connect
+
+    return connect(_cluster_settings(args))
+
+
 def cmd_status(args: argparse.Namespace, redactor: Redactor) -> int:
     from .lifecycle import status
     from .serving.local import describe, list_apps
@@ -361,10 +367,7 @@ def cmd_gc(args: argparse.Namespace, redactor: Redactor) -> int:
     grace = parse_duration(args.grace_period)
     location = _location(args.model_url, redactor)
     bucket_of(location)  # S3 only: checked before the cluster is asked anything
-    from .cluster import connect
-
-    cluster = connect(_cluster_settings(args))
-    result = collect(location, cluster, grace, args.namespace, args.dry_run)
+    result = collect(location, _cluster(args), grace, args.namespace, args.dry_run)
     _emit(args, redactor, result.as_dict(), _human_gc(result))
     return 0
 
@@ -406,6 +409,27 @@ def cmd_delete(args: argparse.Namespace, redactor: Redactor) -> int:
         "\n".join(f"deleted {item}" for item in removed) or f"nothing named {args.name} to delete"
     )
     _emit(args, redactor, {"deleted": removed}, human)
+    return 0
+
+
+def cmd_install_runtime(args: argparse.Namespace, redactor: Redactor) -> int:
+    from .runtime.install import install_runtime
+
+    stored = install_runtime(_cluster(args), args.namespace, args.image)
+    meta = stored.get("metadata") or {}
+    where = f"in namespace {args.namespace}" if args.namespace else "cluster-wide"
+    data = {
+        "kind": stored.get("kind"),
+        "name": meta.get("name"),
+        "namespace": args.namespace,
+        "image": args.image,
+    }
+    _emit(
+        args,
+        redactor,
+        data,
+        f"installed {data['kind']} {data['name']} ({where}), image {args.image}",
+    )
     return 0
 
 
@@ -633,6 +657,26 @@ def _parser() -> argparse.ArgumentParser:
         help="do not verify the API server's certificate",
     )
     p.set_defaults(handler=cmd_gc)
+
+    from .runtime.manifest import IMAGE, NAME
+
+    p = sub.add_parser(
+        "install-runtime",
+        parents=[common],
+        help=f"install the {NAME} runtime (ClusterServingRuntime; --namespace: a ServingRuntime)",
+    )
+    add = p.add_argument
+    add("--namespace", "-n", default=None, help="install a namespaced ServingRuntime there")
+    add("--image", default=IMAGE, help=f"runtime image (default {IMAGE}; e.g. a mirror's copy)")
+    add(
+        "--kubeconfig", default=None, help="kubeconfig path (default: in-cluster, then $KUBECONFIG)"
+    )
+    add(
+        "--insecure-skip-tls-verify",
+        action="store_true",
+        help="do not verify the API server's certificate",
+    )
+    p.set_defaults(handler=cmd_install_runtime)
     return parser
 
 

@@ -38,6 +38,8 @@ _PATHS = {
     "Secret": "/api/v1/namespaces/{namespace}/secrets/{name}",
     "ServiceAccount": "/api/v1/namespaces/{namespace}/serviceaccounts/{name}",
     "InferenceService": f"/apis/{GROUP}/{VERSION}/namespaces/{{namespace}}/{PLURAL}/{{name}}",
+    "ServingRuntime": f"/apis/{GROUP}/v1alpha1/namespaces/{{namespace}}/servingruntimes/{{name}}",
+    "ClusterServingRuntime": f"/apis/{GROUP}/v1alpha1/clusterservingruntimes/{{name}}",
 }
 T = TypeVar("T")
 
@@ -395,6 +397,25 @@ class Cluster:
             token = (answer.get("metadata") or {}).get("continue") or ""
             if not token:
                 return items
+
+    def exists(self, kind: str, namespace: str, name: str) -> bool | None:
+        """True/False, or None when this identity may not read it (like namespace_exists)."""
+        from kubernetes.client.exceptions import ApiException
+
+        path = _PATHS[kind].format(namespace=namespace, name=name)
+
+        def read() -> bool | None:
+            try:
+                self._call("GET", path)
+                return True
+            except ApiException as e:
+                if e.status == 404:
+                    return False
+                if e.status in (401, 403):
+                    return None
+                raise
+
+        return self._retrying(f"read {kind} {name}", read)
 
 
 def readiness(isvc: dict[str, Any], generation: int) -> bool | str:

@@ -110,6 +110,10 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
     )
     _check_namespace(cluster, settings.namespace)
     style = _spec_style(cluster, settings.spec_style)
+    if engine.explicit_runtime and style == manifests.MODEL_STYLE:
+        from .runtime.install import require_runtime
+
+        require_runtime(cluster, settings.namespace)
     objects = _manifests(settings, detection, location, engine, limits, style)
     existing = _check_ownership(cluster, settings, objects)
     for manifest in objects:

@@ -4,6 +4,7 @@ Every error carries a one-line, user-facing message that names the input at faul
 do about it, plus the exit code the CLI returns for it:
 
     KservePredictorError            exit 1
+    ├── RuntimeStartError           exit 1  the model runtime cannot start this model
     ├── UsageError                  exit 2  bad input: fix the command line or environment
     │   ├── ModelUrlError                   the model URL cannot be used
     │   ├── ModelFormatError                the MLmodel is missing, broken or unsupported
@@ -29,6 +30,11 @@ class KservePredictorError(Exception):
     """Base class: ``str(error)`` is the one-line message shown to the user."""
 
     exit_code = 1
+
+
+class RuntimeStartError(KservePredictorError):
+    """The model runtime (kserve-predictor-runtime) cannot serve the model: a missing or
+    uninstallable requirement, a Python version the image cannot match, a failed load."""
 
 
 class UsageError(KservePredictorError):

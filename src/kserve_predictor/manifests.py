@@ -93,6 +93,8 @@ def inference_service(spec: ServiceSpec) -> Manifest:
     predictor: dict[str, Any] = {"serviceAccountName": credentials_name(spec.name)}
     if spec.style == MODEL_STYLE:
         predictor["model"] = {"modelFormat": {"name": engine.model_format}, **implementation}
+        if engine.explicit_runtime:
+            predictor["model"]["runtime"] = engine.explicit_runtime
     elif engine.legacy_field:
         predictor[engine.legacy_field] = implementation
     else:

@@ -33,8 +33,9 @@ log = logging.getLogger(__name__)
 
 RUNTIMES_FILE = CRD_DIR.parent / "runtimes" / "release-v0.20.0_clusterservingruntimes.yaml"
 # The legacy fields KServe's webhook rewrites, and model formats, map to runtimes by format name.
-Serve = Callable[[str, Path, str, dict[str, Any]], str]
-"""serve(runtime name, downloaded model dir, model name, isvc) -> base URL; raises on load failure."""
+Serve = Callable[[str, Path, str, dict[str, Any], dict[str, Any]], str]
+"""serve(runtime name, downloaded model dir, model name, isvc, runtime object) -> base URL;
+raises on load failure."""
 
 
 class LoadFailed(Exception):
@@ -49,13 +50,23 @@ def load_runtimes() -> list[dict[str, Any]]:
     ]
 
 
+def supports(runtime: dict[str, Any], fmt: str, protocol: str) -> bool:
+    spec = runtime["spec"]
+    return protocol in spec.get("protocolVersions", ["v1"]) and any(
+        f["name"] == fmt for f in spec.get("supportedModelFormats", [])
+    )
+
+
 def select_runtime(
     runtimes: list[dict[str, Any]], fmt: str, protocol: str, explicit: str | None
 ) -> dict[str, Any] | None:
-    """KServe's choice: the named runtime, else the highest-priority autoSelect runtime that
-    supports the format and the protocol."""
+    """KServe's choice: the named runtime (namespaced ServingRuntimes first, as KServe looks
+    them up), if it supports the format and protocol; else the highest-priority autoSelect
+    runtime that does."""
     if explicit:
-        return next((r for r in runtimes if r["metadata"]["name"] == explicit), None)
+        named = [r for r in runtimes if r["metadata"]["name"] == explicit]
+        named.sort(key=lambda r: r["kind"] != "ServingRuntime")
+        return next((r for r in named[:1] if supports(r, fmt, protocol)), None)
     best: tuple[int, dict[str, Any]] | None = None
     for runtime in runtimes:
         spec = runtime["spec"]
@@ -128,7 +139,9 @@ class KServeController:
         model = isvc["spec"]["predictor"]["model"]
         fmt = model["modelFormat"]["name"]
         protocol = model.get("protocolVersion") or "v1"
-        runtime = select_runtime(self.runtimes, fmt, protocol, model.get("runtime"))
+        runtime = select_runtime(
+            self.runtimes + self._installed_runtimes(namespace), fmt, protocol, model.get("runtime")
+        )
         if runtime is None:
             self._fail(
                 namespace,
@@ -178,7 +191,7 @@ class KServeController:
             )
             return
         try:
-            url = self.serve(runtime["metadata"]["name"], folder, name, isvc)
+            url = self.serve(runtime["metadata"]["name"], folder, name, isvc, runtime)
         except Exception as e:
             self._pod(
                 namespace,
@@ -189,6 +202,14 @@ class KServeController:
             self._fail(namespace, name, generation, "ModelLoadFailed", str(e)[:500], exit_code=1)
             return
         self._ready(namespace, name, generation, url)
+
+    def _installed_runtimes(self, namespace: str) -> list[dict[str, Any]]:
+        """Runtimes applied to the API server: the namespace's ServingRuntimes and every
+        ClusterServingRuntime (beside KServe's release defaults)."""
+        return [
+            *self.api.list_objects("servingruntimes", namespace),
+            *self.api.list_objects("clusterservingruntimes", None),
+        ]
 
     def _storage_initializer(
         self, namespace: str, isvc: dict[str, Any], uri: str, generation: int

@@ -7,6 +7,7 @@ from ..mlmodel import KERAS, LIGHTGBM, ONNX, PYFUNC, SKLEARN, TENSORFLOW, XGBOOS
 from .base import Engine, LayoutPlan
 from .lightgbm import LightGBMEngine
 from .mlflow_pyfunc import MlflowEngine
+from .pyfunc import PyfuncEngine
 from .sklearn import SklearnEngine
 from .tensorflow import TensorflowEngine
 from .triton import TritonEngine
@@ -25,6 +26,7 @@ ENGINES: dict[str, Engine] = {
         XGBoostEngine(),
         LightGBMEngine(),
         MlflowEngine(),
+        PyfuncEngine(),
     )
 }
 

@@ -41,6 +41,9 @@ class Engine:
     """The KServe ClusterServingRuntime that serves it by default (for messages and docs)."""
     formats: tuple[str, ...]
     """Model formats (mlmodel.SKLEARN, ...) this engine can serve at all."""
+    explicit_runtime: str | None = None
+    """A runtime the InferenceService names (predictor.model.runtime), for runtimes KServe
+    never auto-selects; it must be installed in the cluster."""
 
     def unsupported_reason(self, info: ModelInfo) -> str | None:
         """Why this engine cannot serve the model, with the fix; None when it can."""

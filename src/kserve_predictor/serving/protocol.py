@@ -294,6 +294,20 @@ def pyfunc_v2(request: Any) -> Any:
     return {t.name: _as_numpy(t) for t in inputs}
 
 
+def pyfunc_v1(payload: Any) -> Any:
+    """The project's own runtime (kserve-predictor-mlflow), V1: rows as an array, or objects
+    naming the columns as a DataFrame, handed to mlflow.pyfunc as MLflow's scoring server does."""
+    import pandas as pd
+
+    rows = require_object(payload, "instances")
+    if all(isinstance(r, dict) for r in rows):
+        return pd.DataFrame(rows)
+    try:
+        return np.asarray(rows)
+    except ValueError as e:
+        raise InvalidRequestError(f'"instances" must be rows of equal length: {e}') from e
+
+
 STYLES = {
     "sklearn": "table",
     "xgboost": "table",
@@ -301,8 +315,15 @@ STYLES = {
     "triton": "triton",
     "tensorflow": "tf-serving",
     "mlflow": "pyfunc",
+    "pyfunc": "mlflow-runtime",
 }
 """Engine → the request style of its cluster runtime."""
 
-PROTOCOLS = {"table": ("v1", "v2"), "triton": ("v2",), "tf-serving": ("v1",), "pyfunc": ("v2",)}
+PROTOCOLS = {
+    "table": ("v1", "v2"),
+    "triton": ("v2",),
+    "tf-serving": ("v1",),
+    "pyfunc": ("v2",),
+    "mlflow-runtime": ("v1", "v2"),
+}
 """The protocols each style's cluster runtime speaks; the other answers 404, as there."""

@@ -59,6 +59,10 @@ class Runtime:
     def predict(self, inputs: Inputs) -> Outputs:
         raise NotImplementedError
 
+    def predict_with(self, inputs: Inputs, params: dict[str, Any] | None) -> Outputs:
+        """predict with the request's parameters; only MLflow's pyfunc takes them."""
+        return self.predict(inputs)
+
 
 class SklearnRuntime(Runtime):
     def __init__(self, folder: Path) -> None:
@@ -185,12 +189,15 @@ class PyfuncRuntime(Runtime):
             self.columns = schema.input_names()
 
     def predict(self, inputs: Inputs) -> Outputs:
+        return self.predict_with(inputs, None)
+
+    def predict_with(self, inputs: Inputs, params: dict[str, Any] | None) -> Outputs:
         if self.tensor_dtype is not None and isinstance(inputs, np.ndarray):
             inputs = inputs.astype(self.tensor_dtype)  # JSON numbers arrive as float64
         from mlflow.exceptions import MlflowException
 
         try:
-            result = self.model.predict(_with_columns(inputs, self.columns))
+            result = self.model.predict(_with_columns(inputs, self.columns), params=params or None)
         except MlflowException as e:
             if e.error_code not in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST"):
                 raise
@@ -199,6 +206,8 @@ class PyfuncRuntime(Runtime):
             raise InvalidRequestError(
                 f"the input does not match the model's signature: {first}"
             ) from e
+        if hasattr(result, "columns"):  # a DataFrame: keep the model's own output columns
+            return {str(c): result[c].to_numpy() for c in result.columns}
         if hasattr(result, "to_numpy"):
             result = result.to_numpy()
         if isinstance(result, dict):
@@ -236,6 +245,7 @@ RUNTIMES: dict[str, Callable[[Path], Runtime]] = {
     "tensorflow": _tensorflow,
     "triton": _triton,
     "mlflow": PyfuncRuntime,
+    "pyfunc": PyfuncRuntime,
 }
 
 

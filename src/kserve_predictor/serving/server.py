@@ -73,7 +73,10 @@ def build_model(engine: str, folder: Path, name: str) -> Any:
         def predict(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
             assert self.runtime is not None
             v2 = isinstance(payload, InferRequest)
-            outputs = self.runtime.predict(decode(style, payload, v2, self.runtime, name))
+            outputs = self.runtime.predict_with(
+                decode(style, payload, v2, self.runtime, name),
+                request_params(payload, InferRequest),
+            )
             if v2:
                 return InferResponse(
                     model_name=name,
@@ -108,7 +111,21 @@ def decode(style: str, payload: Any, v2: bool, runtime: Runtime, name: str) -> A
         return protocol.triton_v2(payload, runtime.specs, name)
     if style == "tf-serving":
         return protocol.tf_serving_v1(payload, runtime.specs)
+    if style == "mlflow-runtime" and not v2:
+        return protocol.pyfunc_v1(payload)
     return protocol.pyfunc_v2(payload)
+
+
+def request_params(payload: Any, infer_request_type: Any) -> dict[str, Any] | None:
+    """MLflow params: V2 request ``parameters`` (less KServe's own), V1 ``params`` (the key of
+    MLflow's scoring server)."""
+    if isinstance(payload, infer_request_type):
+        given = dict(payload.parameters or {})
+        for kserve_own in ("content_type", "headers", "binary_data_output"):
+            given.pop(kserve_own, None)
+        return given or None
+    params = payload.get("params") if isinstance(payload, dict) else None
+    return dict(params) if isinstance(params, dict) and params else None
 
 
 def named(outputs: Outputs) -> dict[str, np.ndarray]:
