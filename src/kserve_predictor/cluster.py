@@ -38,7 +38,7 @@ TERMINAL_POD_REASONS = {
     "CreateContainerError",
 }
 # After the deadline, the last diagnostics (the pods' state) get this long, and no retry.
-_DIAGNOSIS_SECONDS = 3.0
+_DIAGNOSIS_SECONDS = 2.0
 _IN_CLUSTER_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 _PATHS = {
     "Secret": "/api/v1/namespaces/{namespace}/secrets/{name}",
@@ -93,12 +93,12 @@ def connect(settings: ClusterSettings) -> Cluster:
             config.load_incluster_config(client_configuration=configuration)
             namespace = _in_cluster_namespace()
         else:
+            namespace = _context_namespace(settings)  # also checks --context names one
             config.load_kube_config(
                 config_file=settings.kubeconfig,
                 context=settings.context,
                 client_configuration=configuration,
             )
-            namespace = _context_namespace(settings)
     except KservePredictorError:
         raise
     except Exception as e:

@@ -2281,8 +2281,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         for name, value in response.headers:
             self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. frozen)
+            self.close_connection = True
 
     def _send_stream(self, events: Generator[Obj, None, None]) -> None:
         self.send_response(200)
