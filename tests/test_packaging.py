@@ -432,6 +432,7 @@ def test_importing_the_cli_loads_no_model_runtime(tmp_path: Path) -> None:
 
 # --- deploy/rbac.yaml -----------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def rbac() -> list[dict]:
     return [d for d in yaml.safe_load_all(RBAC.read_text()) if d]
