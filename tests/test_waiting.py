@@ -275,3 +275,33 @@ def test_a_field_the_installed_crd_lacks_is_bad_input_at_once(
             "declare .spec.predictor.model.protocolVersion; upgrade KServe"
         )
         assert server.list_objects("inferenceservices") == []
+
+
+def test_failing_watches_back_off(server: KubeApiServer, tmp_path: Path) -> None:
+    cluster = client(server, tmp_path)
+    generation = cluster.apply(manifest())["metadata"]["generation"]
+    # an API server in trouble: every watch fails (a list still answers)
+    server.fail_next("GET", "/inferenceservices", 503, times=10_000, watch=True)
+    with pytest.raises(ReadyTimeout):
+        cluster.wait_ready(NS, NAME, generation, timeout=4, poll=1)
+    failed = [r for r in server.requests if r.status == 503 and r.query.get("watch")]
+    # 0.25-0.5 s, 0.5-1 s, 1-2 s, ...: a handful of attempts in 4 s, not one every few ms
+    assert 2 <= len(failed) <= 8, len(failed)
+
+
+def test_context_flag_and_namespace_in_the_cli(server: KubeApiServer, tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    doc = server.kubeconfig()
+    doc["contexts"][0]["context"]["namespace"] = "team-a"
+    path = tmp_path / "team-a.kubeconfig"
+    path.write_text(yaml.safe_dump(doc))
+    server.add_namespace("team-a")
+    cluster = client(server, tmp_path)
+    cluster.apply({**manifest(), "metadata": {"name": NAME, "namespace": "team-a"}})
+    env = {"KUBECONFIG": str(path)}
+    unknown = run_cli("status", NAME, "--target", "kserve", "--context", "x", env=env)
+    assert unknown.code == 2
+    assert "--context 'x' is not in the kubeconfig (contexts: test)" in unknown.stderr
+    found = run_cli("status", NAME, "--target", "kserve", "--context", "test", env=env)
+    assert f"{NAME} (team-a)" in found.stdout, found.stderr  # the context's namespace

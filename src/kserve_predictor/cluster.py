@@ -327,6 +327,7 @@ class Cluster:
         """
         deadline = time.monotonic() + timeout
         last: dict[str, Any] | None = None
+        api_problem = ""
         try:
             for isvc in self._watch(namespace, name, deadline, poll):
                 if isvc is None:  # a quiet interval: look at the pods
@@ -343,11 +344,13 @@ class Cluster:
                 if isinstance(verdict, str):
                     raise NotReady(f"InferenceService {namespace}/{name} failed: {verdict}")
         except ClusterError as e:
-            if isinstance(e, NotReady) or time.monotonic() < deadline:
+            # Retries bounded by the deadline gave up as it came: a timeout, said as one.
+            if isinstance(e, NotReady) or deadline - time.monotonic() > self.policy.max_delay:
                 raise
-            # the API stopped answering as time ran out: that is a timeout, said as one
-            log.debug("at the deadline: %s", e)
+            api_problem = str(e)
         cause = describe_status(last, generation) if last else "it was never seen"
+        if api_problem:
+            cause += f" (the API kept failing: {api_problem})"
         pods = self._pod_failure(
             namespace, name, time.monotonic() + _DIAGNOSIS_SECONDS, terminal_only=False
         )

@@ -1253,6 +1253,7 @@ class _Fault:
     message: str | None
     reason: str | None
     retry_after: int | None
+    watch: bool | None = None  # only watch requests (True), only others (False), or any
 
 
 @dataclass
@@ -2021,7 +2022,8 @@ def _next_bookmark(deadline: float | None) -> float:
 
 def _fault_matches(fault: _Fault, request: Request) -> bool:
     method_ok = fault.method in ("*", request.method.upper())
-    return method_ok and fault.path_substring in request.path
+    kind_ok = fault.watch is None or fault.watch == request.flag("watch")
+    return method_ok and kind_ok and fault.path_substring in request.path
 
 
 def _parse_revision(text: str) -> int:
@@ -2547,14 +2549,18 @@ class KubeApiServer:
         message: str | None = None,
         reason: str | None = None,
         retry_after: int | None = None,
+        watch: bool | None = None,
     ) -> None:
         """Answer the next ``times`` requests whose method matches (``"*"``: any) and whose path
         contains ``path_substring`` with ``status`` and a Status body.
 
         ``retry_after`` adds a Retry-After header; note urllib3 (under the kubernetes client)
-        then silently retries GET/PUT/DELETE answered 429/503, up to 3 times.
+        then silently retries GET/PUT/DELETE answered 429/503, up to 3 times. ``watch``: only
+        watch requests (True) or only the others (False).
         """
-        fault = _Fault(method.upper(), path_substring, status, times, message, reason, retry_after)
+        fault = _Fault(
+            method.upper(), path_substring, status, times, message, reason, retry_after, watch
+        )
         with self._api.store.cond:
             self._api.faults.append(fault)
 
