@@ -1861,7 +1861,7 @@ class _Api:
     def _schema(self, rt: ResourceType) -> _CrdSchema | None:
         if not (self.server.validate_schema and rt.crd_file):
             return None
-        return _crd_schema(str(self.server.crd_dir / rt.crd_file), rt.version)
+        return _crd_schema(str((self.server.crd_dir or CRD_DIR) / rt.crd_file), rt.version)
 
     def _structural(
         self, rt: ResourceType, schema: _CrdSchema, obj: Obj, ctx: _WriteContext
@@ -2448,7 +2448,7 @@ class KubeApiServer:
         role: Role | None = None,
         crd_dir: str | Path | None = None,
     ) -> None:
-        self.crd_dir = Path(crd_dir) if crd_dir else CRD_DIR
+        self.crd_dir = Path(crd_dir) if crd_dir else None  # None: CRD_DIR, read at each use
         self.serving_runtime_api = serving_runtime_api
         self.inference_service_api = inference_service_api
         self.validate_schema = validate_schema
