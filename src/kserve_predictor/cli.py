@@ -267,7 +267,8 @@ def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
     from .step import settings_from_env
 
     settings = settings_from_env()
-    log.info("deploying %s as %s in %s", settings.model_url, settings.app_name, settings.namespace)
+    namespace = settings.namespace or "the kubeconfig context's namespace"
+    log.info("deploying %s as %s in %s", settings.model_url, settings.app_name, namespace)
     return _deploy_and_report(args, redactor, settings)
 
 
