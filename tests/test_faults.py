@@ -98,7 +98,7 @@ def test_kubernetes_api_errors_are_retried(
 ) -> None:  # type: ignore[no-untyped-def]
     api = cluster.api
     api.fail_next("PATCH", "inferenceservices", 500, times=2)  # type: ignore[attr-defined]
-    api.fail_next("PATCH", "secrets", 409, times=1)  # type: ignore[attr-defined]
+    api.fail_next("PATCH", "secrets", 429, times=1)  # type: ignore[attr-defined]
     api.fail_next("GET", "inferenceservices", 503, times=1)  # type: ignore[attr-defined]
     done = run_cli(
         "run",
@@ -107,7 +107,7 @@ def test_kubernetes_api_errors_are_retried(
     )
     assert done.code == 0, done.stderr
     statuses = [r.status for r in api.requests]  # type: ignore[attr-defined]
-    assert statuses.count(500) == 2 and 409 in statuses and 503 in statuses
+    assert statuses.count(500) == 2 and 429 in statuses and 503 in statuses
 
 
 def test_a_dropped_watch_is_resumed(
@@ -224,3 +224,93 @@ def test_ten_reruns_change_nothing(
         if o["Key"].endswith("model.pkl")
     ]
     assert len(keys) == 2  # the model and its one converted copy
+
+
+def test_timeout_is_kept_when_the_api_server_hangs(
+    s3: S3Server, s3_model, cluster: Cluster, fuseml, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    api = cluster.api
+    env = fault_env(s3, cluster, fuseml, s3_model("sklearn_pickle"), tmp_path, FUSEML_TIMEOUT="5")
+    step = subprocess.Popen(
+        [sys.executable, "-m", "kserve_predictor", "run"],
+        env={**env, "PATH": "/usr/bin:/bin"},
+        cwd=codeset(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert api.wait_for_watches(1, timeout=60)  # type: ignore[attr-defined]
+    api.freeze()  # type: ignore[attr-defined]  # answers nothing, closes nothing
+    frozen = time.monotonic()
+    try:
+        _, err = step.communicate(timeout=60)
+    finally:
+        api.thaw()  # type: ignore[attr-defined]
+    assert time.monotonic() - frozen < 5 + 10  # a promise: the deadline and a little slack
+    assert step.returncode == 1
+    assert f"InferenceService {NS}/{APP} not ready after 5 s" in err
+    assert "urllib3" not in err and "Retrying" not in err  # its warnings never reach stderr
+    assert APP not in fuseml.applications
+
+
+def test_an_unschedulable_predictor_fails_fast_with_the_schedulers_message(
+    s3: S3Server, s3_model, cluster: Cluster, fuseml, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    env = fault_env(
+        s3,
+        cluster,
+        fuseml,
+        s3_model("sklearn_pickle"),
+        tmp_path,
+        FUSEML_RESOURCES_LIMITS="{nvidia.com/gpu: 1}",
+        FUSEML_TIMEOUT="300",
+    )
+    done = run_cli("run", env=env, cwd=codeset(tmp_path))
+    assert done.code == 1
+    assert (
+        f"InferenceService {NS}/{APP} cannot start: Unschedulable: 0/1 nodes are available: "
+        "1 Insufficient nvidia.com/gpu." in done.stderr
+    )
+    assert APP not in fuseml.applications
+
+
+def test_a_field_someone_else_changed_is_kept_unless_forced(
+    s3: S3Server, s3_model, cluster: Cluster, fuseml, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    from kubernetes.client import ApiClient, CustomObjectsApi
+
+    api = cluster.api
+    env = fault_env(s3, cluster, fuseml, s3_model("sklearn_pickle"), tmp_path)
+    work = codeset(tmp_path)
+    assert run_cli("run", env=env, cwd=work).code == 0
+    # a person raises the memory limit with `kubectl apply --server-side --force-conflicts`
+    isvc = api.get_object("inferenceservices", NS, APP)  # type: ignore[attr-defined]
+    theirs = {
+        "apiVersion": isvc["apiVersion"],
+        "kind": "InferenceService",
+        "metadata": {"name": APP, "namespace": NS},
+        "spec": {"predictor": {"model": {
+            **{k: isvc["spec"]["predictor"]["model"][k] for k in ("modelFormat", "storageUri")},
+            "resources": {"limits": {"memory": "3Gi"}},
+        }}},
+    }  # fmt: skip
+    with ApiClient(api.client_configuration()) as client:  # type: ignore[attr-defined]
+        CustomObjectsApi(client).patch_namespaced_custom_object(
+            "serving.kserve.io", "v1beta1", NS, "inferenceservices", APP, theirs,
+            field_manager="kubectl", force=True, _content_type="application/apply-patch+yaml",
+        )  # fmt: skip
+    version = api.get_object("inferenceservices", NS, APP)["metadata"]["resourceVersion"]  # type: ignore[attr-defined]
+
+    refused = run_cli("run", env=env, cwd=work)
+    assert refused.code == 2
+    assert (
+        '.spec.predictor.model.resources.limits.memory (managed by "kubectl") changed by '
+        "someone else; pass --force (FUSEML_FORCE=true)"
+    ) in refused.stderr
+    isvc = api.get_object("inferenceservices", NS, APP)  # type: ignore[attr-defined]
+    assert isvc["metadata"]["resourceVersion"] == version  # nothing was written
+
+    forced = run_cli("run", env={**env, "FUSEML_FORCE": "true"}, cwd=work)
+    assert forced.code == 0, forced.stderr
+    isvc = api.get_object("inferenceservices", NS, APP)  # type: ignore[attr-defined]
+    assert isvc["spec"]["predictor"]["model"]["resources"]["limits"]["memory"] == "2Gi"

@@ -13,6 +13,13 @@ from servers.fuseml_api import FuseMLServer
 
 from kserve_predictor.errors import FuseMLError, UsageError
 from kserve_predictor.fuseml import Application, FuseMLClient
+from kserve_predictor.retry import RetryPolicy
+
+
+def quick(attempts: int = 0) -> RetryPolicy:
+    """Small delays: retries are exercised without slowing the suite down."""
+    return RetryPolicy(seconds=5, first_delay=0.01, read_timeout=5, attempts=attempts)
+
 
 PASSWORD = "pa55word"
 
@@ -43,8 +50,7 @@ def server() -> Iterator[FuseMLServer]:
 
 @pytest.fixture
 def client(server: FuseMLServer) -> FuseMLClient:
-    # Small backoff: retries are exercised without slowing the suite down.
-    return FuseMLClient(server.url, timeout=5, max_attempts=4, backoff=0.01)
+    return FuseMLClient(server.url, retry=quick(attempts=4))
 
 
 def posts(server: FuseMLServer) -> int:
@@ -120,20 +126,20 @@ def test_persistent_503_fails_in_bounded_time(server: FuseMLServer, client: Fuse
     with pytest.raises(FuseMLError) as info:
         client.register(app())
     assert time.monotonic() - started < 5
-    assert posts(server) == 4  # max_attempts
+    assert posts(server) == 4  # attempts
     message = str(info.value)
     assert "HTTP 503" in message and "injected failure" in message and server.url in message
 
 
-def test_retries_stop_at_max_time(server: FuseMLServer) -> None:
-    # The second retry would sleep 2 x 10 s; max_time forbids it.
-    client = FuseMLClient(server.url, max_attempts=5, backoff=10, max_time=1)
+def test_retries_stop_at_the_time_budget(server: FuseMLServer) -> None:
+    # The first retry would sleep 5 to 10 s; a 1 s budget forbids it.
+    client = FuseMLClient(server.url, retry=RetryPolicy(seconds=1, first_delay=10, attempts=5))
     server.fail_next(500, times=100)
     started = time.monotonic()
     with pytest.raises(FuseMLError, match="HTTP 500"):
         client.get("x")
     assert time.monotonic() - started < 3
-    assert len(server.requests_log) == 2
+    assert len(server.requests_log) == 1
 
 
 def test_dropped_connection_is_retried(server: FuseMLServer, client: FuseMLClient) -> None:
@@ -145,7 +151,7 @@ def test_dropped_connection_is_retried(server: FuseMLServer, client: FuseMLClien
 
 def test_unreachable_server() -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    client = FuseMLClient(url, max_attempts=2, backoff=0.01)
+    client = FuseMLClient(url, retry=quick(attempts=2))
     with pytest.raises(FuseMLError) as info:
         client.register(app())
     message = str(info.value)
@@ -157,8 +163,8 @@ def test_credentials_never_appear_in_messages(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     port = server.url.rsplit(":", 1)[1]
-    client = FuseMLClient(f"http://user:{PASSWORD}@127.0.0.1:{port}", backoff=0.01)
-    dead = FuseMLClient(f"http://user:{PASSWORD}@127.0.0.1:{free_port()}", max_attempts=1)
+    client = FuseMLClient(f"http://user:{PASSWORD}@127.0.0.1:{port}", retry=quick())
+    dead = FuseMLClient(f"http://user:{PASSWORD}@127.0.0.1:{free_port()}", retry=quick(attempts=1))
 
     # The credentials still reach the server, as Basic auth.
     client.register(app())
@@ -202,14 +208,14 @@ def test_ping(server: FuseMLServer, client: FuseMLClient) -> None:
 def test_ping_of_an_unreachable_server() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(FuseMLError) as info:
-        FuseMLClient(url, max_attempts=1).ping()
+        FuseMLClient(url, retry=quick(attempts=1)).ping()
     message = str(info.value)
     assert "unreachable" in message and url in message and "FUSEML_SERVER_URL" in message
 
 
 def test_ping_of_something_that_is_not_fuseml(server: FuseMLServer) -> None:
     # A URL with a wrong path prefix: the server answers 404 to the preflight.
-    client = FuseMLClient(server.url + "/not-fuseml", max_attempts=1)
+    client = FuseMLClient(server.url + "/not-fuseml", retry=quick(attempts=1))
     with pytest.raises(FuseMLError, match=r"HTTP 404.*FUSEML_SERVER_URL"):
         client.ping()
 

@@ -883,3 +883,120 @@ def test_token_is_required_when_configured() -> None:
         configuration.api_key = {}
         with ApiClient(configuration) as api:
             assert failure(lambda: CoreV1Api(api).list_namespaced_secret("default"))[0] == 401
+
+
+# ---- what the real API server was measured to do (issue 9)
+
+
+def test_watch_bookmarks_carry_the_current_resource_version(
+    server: KubeApiServer, custom: CustomObjectsApi
+) -> None:
+    created = create_isvc(custom, isvc())
+    server.put_object("secrets", {"metadata": {"name": "other", "namespace": "default"}})
+    # 2 s before the watch's timeout the watch cache sends a BOOKMARK with the newest version
+    events = watch_isvcs(
+        custom, resource_version=rv(created), allow_watch_bookmarks=True, timeout_seconds=3
+    )
+    assert [e["type"] for e in events] == ["BOOKMARK"]
+    bookmark = events[0]["raw_object"]
+    assert bookmark["kind"] == "InferenceService" and set(bookmark["metadata"]) == {
+        "resourceVersion"
+    }
+    assert (
+        int(bookmark["metadata"]["resourceVersion"]) == server.resource_version > int(rv(created))
+    )
+    # without asking for bookmarks there are none
+    assert watch_isvcs(custom, resource_version=rv(created), timeout_seconds=1) == []
+
+
+def test_dry_run_accepts_only_all(custom: CustomObjectsApi) -> None:
+    code, status = failure(lambda: create_isvc_dry(custom, "Yes"))
+    assert (code, status["reason"]) == (422, "Invalid")
+    assert status["message"] == (
+        'CreateOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{"Yes"}: '
+        'supported values: "All"'
+    )
+    assert create_isvc_dry(custom, "All")["metadata"]["name"] == "model"
+    assert failure(lambda: get_isvc(custom))[0] == 404  # a dry run stores nothing
+
+
+def create_isvc_dry(custom: CustomObjectsApi, dry_run: str) -> dict:
+    return custom.create_namespaced_custom_object(
+        GROUP, VERSION, "default", PLURAL, isvc(), dry_run=dry_run
+    )
+
+
+@needs_crd
+def test_apply_of_a_field_the_crd_does_not_declare_is_500(custom: CustomObjectsApi) -> None:
+    body = isvc()
+    body["spec"]["predictor"]["model"]["storageUrl"] = "s3://typo/"
+    code, status = failure(lambda: apply_isvc(custom, body, "me"))
+    assert code == 500
+    assert status["message"] == (
+        "failed to create typed patch object (serving.kserve.io/v1beta1, Kind=InferenceService): "
+        ".spec.predictor.model.storageUrl: field not declared in schema"
+    )
+    assert failure(lambda: get_isvc(custom))[0] == 404
+
+
+def test_an_apply_that_creates_is_authorized_as_create_too(server: KubeApiServer) -> None:
+    server.forbidden.add(("create", "secrets"))
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}
+    with ApiClient(server.client_configuration()) as api_client:
+        core = CoreV1Api(api_client)
+        code, status = failure(
+            lambda: core.patch_namespaced_secret(
+                "s", "default", secret, field_manager="me", _content_type=APPLY
+            )
+        )
+        assert code == 403 and "cannot create resource" in status["message"]
+        server.forbidden.clear()
+        core.patch_namespaced_secret(
+            "s", "default", secret, field_manager="me", _content_type=APPLY
+        )
+        core.patch_namespaced_secret(
+            "s", "default", secret, field_manager="me", _content_type=APPLY
+        )
+    accesses = [r.access for r in server.requests if r.path.endswith("/secrets/s")]
+    assert accesses == [
+        (("", "secrets", "patch"), ("", "secrets", "create")),  # refused
+        (("", "secrets", "patch"), ("", "secrets", "create")),  # created
+        (("", "secrets", "patch"),),  # updated
+    ]
+
+
+def test_a_role_grants_only_its_rules_in_its_namespace() -> None:
+    role = k8s_api.Role.from_manifest(
+        {
+            "metadata": {"namespace": "team"},
+            "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}],
+        }
+    )
+    with KubeApiServer(namespaces=("default", "team"), role=role) as server:
+        server.put_object("secrets", {"metadata": {"name": "s", "namespace": "team"}})
+        with ApiClient(server.client_configuration()) as api_client:
+            core = CoreV1Api(api_client)
+            assert core.read_namespaced_secret("s", "team").metadata.name == "s"
+            code, status = failure(lambda: core.read_namespaced_secret("s", "nope"))
+            assert code == 403 and status["message"] == (
+                'secrets "s" is forbidden: User "system:serviceaccount:default:default" cannot '
+                'get resource "secrets" in API group "" in the namespace "nope"'
+            )
+            assert failure(lambda: core.list_namespaced_secret("team"))[0] == 403
+            assert failure(lambda: core.read_namespace("team"))[0] == 403  # cluster-scoped
+
+
+def test_a_frozen_server_keeps_connections_open_and_answers_nothing(
+    server: KubeApiServer, custom: CustomObjectsApi
+) -> None:
+    server.freeze()
+    started = time.monotonic()
+    configuration = server.client_configuration()
+    configuration.retries = False  # urllib3 would otherwise retry the read 3 times
+    with ApiClient(configuration) as api_client, pytest.raises(urllib3.exceptions.ReadTimeoutError):
+        CustomObjectsApi(api_client).list_namespaced_custom_object(
+            GROUP, VERSION, "default", PLURAL, _request_timeout=(2, 1)
+        )
+    assert 0.9 < time.monotonic() - started < 3  # no error, no close: the client timed out
+    server.thaw()
+    assert custom.list_namespaced_custom_object(GROUP, VERSION, "default", PLURAL)["items"] == []

@@ -3,7 +3,7 @@
 - Dockerfile: a non-root final stage, the `run` entry point FuseML calls, the lean core only;
 - the wheel built from exactly what the Dockerfile copies carries only the core dependencies;
 - importing the CLI pulls in no model runtime;
-- deploy/rbac.yaml grants only what the step uses, in one namespace;
+- deploy/rbac.yaml has only namespaced, plain rules (what they grant: tests/test_rbac.py);
 - examples/fuseml/mlflow-e2e.yaml is a FuseML workflow whose predictor inputs are the
   FUSEML_* variables the step reads.
 """
@@ -435,21 +435,6 @@ def test_importing_the_cli_loads_no_model_runtime(tmp_path: Path) -> None:
 
 # --- deploy/rbac.yaml -----------------------------------------------------------------------
 
-ALLOWED_VERBS = {
-    ("serving.kserve.io", "inferenceservices"): {
-        "get",
-        "list",
-        "watch",
-        "create",
-        "patch",
-        "delete",
-    },
-    ("", "secrets"): {"get", "create", "patch", "delete"},
-    ("", "serviceaccounts"): {"get", "create", "patch", "delete"},
-    ("", "pods"): {"get", "list"},
-    ("serving.kserve.io", "servingruntimes"): {"get"},
-}
-
 
 @pytest.fixture(scope="module")
 def rbac() -> list[dict]:
@@ -466,7 +451,8 @@ def test_rbac_has_only_namespaced_objects(rbac: list[dict]) -> None:
     assert sa["metadata"]["name"] == "fuseml-kserve-predictor"
 
 
-def test_rbac_rules_grant_only_what_the_step_uses(rbac: list[dict]) -> None:
+def test_rbac_rules_are_plain_and_namespaced(rbac: list[dict]) -> None:
+    """The rule shapes; what they grant is measured against the step's runs in test_rbac.py."""
     (role,) = [d for d in rbac if d["kind"] == "Role"]
     granted: dict[tuple[str, str], set[str]] = {}
     for rule in role["rules"]:
@@ -479,13 +465,8 @@ def test_rbac_rules_grant_only_what_the_step_uses(rbac: list[dict]) -> None:
             assert not any("*" in v for v in values), f"wildcard in {part}: {rule}"
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
-                key = (group, resource)
-                assert key in ALLOWED_VERBS, f"{resource!r} in group {group!r} is not used"
-                extra = set(rule["verbs"]) - ALLOWED_VERBS[key]
-                assert not extra, f"{resource}: verbs {sorted(extra)} are not used"
-                granted.setdefault(key, set()).update(rule["verbs"])
+                granted.setdefault((group, resource), set()).update(rule["verbs"])
     assert ("", "namespaces") not in granted
-    assert granted == ALLOWED_VERBS, "the step would be refused something it needs"
 
 
 def test_rbac_binding_binds_the_role_to_service_accounts_only(rbac: list[dict]) -> None:

@@ -261,7 +261,8 @@ def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
     from .step import settings_from_env
 
     settings = settings_from_env()
-    log.info("deploying %s as %s in %s", settings.model_url, settings.app_name, settings.namespace)
+    namespace = settings.namespace or "the kubeconfig context's namespace"
+    log.info("deploying %s as %s in %s", settings.model_url, settings.app_name, namespace)
     return _deploy_and_report(args, redactor, settings)
 
 
@@ -270,7 +271,7 @@ def cmd_deploy(args: argparse.Namespace, redactor: Redactor) -> int:
 
     from .errors import UsageError
     from .naming import Origin, check_app_name
-    from .settings import DeploySettings, parse_bool
+    from .settings import DeploySettings, NetworkSettings
 
     origin = Origin.from_codeset_dir(Path.cwd(), args.workflow or "")
     if args.app_name is not None:
@@ -281,7 +282,7 @@ def cmd_deploy(args: argparse.Namespace, redactor: Redactor) -> int:
         raise UsageError("--app-name is required outside a FuseML codeset; e.g. --app-name iris")
     if args.target == "local":
         return cmd_deploy_local(args, redactor, name)
-    env = os.environ
+    network = NetworkSettings.from_env()
     settings = DeploySettings(
         model_url=args.model,
         predictor=args.predictor,
@@ -289,7 +290,7 @@ def cmd_deploy(args: argparse.Namespace, redactor: Redactor) -> int:
         stable_name=stable,
         runtime_version=args.runtime_version,
         resources_limits=args.resources_limits,
-        namespace=args.namespace,
+        namespace=args.namespace or "",
         workflow=args.workflow or "",
         project=origin.project,
         codeset=origin.codeset,
@@ -298,29 +299,37 @@ def cmd_deploy(args: argparse.Namespace, redactor: Redactor) -> int:
         dry_run=args.dry_run,
         force=args.force,
         fuseml_url=args.fuseml_url or None,
-        fuseml_verify_tls=parse_bool(
-            "KSERVE_PREDICTOR_FUSEML_VERIFY_TLS",
-            env.get("KSERVE_PREDICTOR_FUSEML_VERIFY_TLS"),
-            True,
-        ),
+        fuseml_verify_tls=network.fuseml_verify_tls,
         s3=_s3_settings(redactor),
         kubeconfig=args.kubeconfig,
-        k8s_verify_tls=not args.insecure_skip_tls_verify,
+        context=args.context,
+        k8s_verify_tls=network.k8s_verify_tls and not args.insecure_skip_tls_verify,
+        retry_seconds=network.retry_seconds,
         smoke_test=args.smoke_test,
     )
     return _deploy_and_report(args, redactor, settings)
 
 
 def _cluster_settings(args: argparse.Namespace) -> Any:
+    """How to reach the cluster of --kubeconfig/--context, with the retry and TLS settings every
+    command reads from the environment."""
     from .cluster import ClusterSettings
+    from .settings import NetworkSettings
 
-    return ClusterSettings(args.kubeconfig, None, not args.insecure_skip_tls_verify)
+    network = NetworkSettings.from_env()
+    verify = network.k8s_verify_tls and not args.insecure_skip_tls_verify
+    context = getattr(args, "context", None)
+    return ClusterSettings(args.kubeconfig, context, verify, network.retry_seconds)
 
 
 def _cluster(args: argparse.Namespace) -> Any:
+    """The cluster of --kubeconfig/--context; --namespace defaults to that context's."""
     from .cluster import connect
 
-    return connect(_cluster_settings(args))
+    cluster = connect(_cluster_settings(args))
+    if hasattr(args, "namespace") and not isinstance(args.namespace, list):
+        args.namespace = args.namespace or cluster.default_namespace
+    return cluster
 
 
 def cmd_status(args: argparse.Namespace, redactor: Redactor) -> int:
@@ -481,10 +490,16 @@ def _parser() -> argparse.ArgumentParser:
 
     cluster = argparse.ArgumentParser(add_help=False)
     add = cluster.add_argument
-    add("--namespace", "-n", default=os.environ.get("FUSEML_ENV_WORKFLOW_NAMESPACE") or "default")
+    add(
+        "--namespace",
+        "-n",
+        default=os.environ.get("FUSEML_ENV_WORKFLOW_NAMESPACE") or None,
+        help="default: the kubeconfig context's namespace",
+    )
     add(
         "--kubeconfig", default=None, help="kubeconfig path (default: in-cluster, then $KUBECONFIG)"
     )
+    add("--context", default=None, help="kubeconfig context (default: its current-context)")
     add(
         "--insecure-skip-tls-verify",
         action="store_true",
@@ -577,7 +592,8 @@ def _parser() -> argparse.ArgumentParser:
     add(
         "--force",
         action="store_true",
-        help="adopt an InferenceService of this name created by someone else",
+        help="adopt an InferenceService of this name created by someone else, and take over "
+        "fields another field manager changed",
     )
     add(
         "--target",

@@ -1,25 +1,31 @@
 """Kubernetes I/O with the official client: apply, wait until ready, diagnose, delete.
 
 Objects are written with server-side apply under one field manager, so a re-run that sends the
-same manifests changes nothing, and a re-run that stops sending a field removes it. Waiting is
-a watch on the one InferenceService, resumed when the stream ends, until Ready=True for the
-generation this run wrote, a terminal failure, or the deadline.
+same manifests changes nothing, and a re-run that stops sending a field removes it. A field
+another manager owns is a conflict the user resolves (``--force`` takes it over). Waiting is a
+watch on the one InferenceService, resumed when the stream ends, until Ready=True for the
+generation this run wrote, a terminal failure, or the deadline; every request made while
+waiting is bounded by that deadline, so a server that stops answering cannot stretch it.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from . import __version__
 from .errors import ClusterError, KservePredictorError, UsageError
+from .retry import TRANSIENT_STATUSES, RetryPolicy
 
 log = logging.getLogger(__name__)
 
 FIELD_MANAGER = "kserve-predictor"
+USER_AGENT = f"kserve-predictor/{__version__}"
 GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 # KServe's modelStatus.transitionStatus values that no amount of waiting will fix.
 TERMINAL_TRANSITIONS = {"BlockedByFailedLoad", "InvalidSpec"}
@@ -32,8 +38,9 @@ TERMINAL_POD_REASONS = {
     "CreateContainerConfigError",
     "CreateContainerError",
 }
-# 409 too: with server-side apply and force, a conflict can only be a concurrent write.
-_RETRYABLE = {409, 429, 500, 502, 503, 504}
+# After the deadline, the last diagnostics (the pods' state) get this long, and no retry.
+_DIAGNOSIS_SECONDS = 2.0
+_IN_CLUSTER_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 _PATHS = {
     "Secret": "/api/v1/namespaces/{namespace}/secrets/{name}",
     "ServiceAccount": "/api/v1/namespaces/{namespace}/serviceaccounts/{name}",
@@ -51,6 +58,7 @@ class ClusterSettings:
     kubeconfig: str | None = None
     """A kubeconfig path; None means in-cluster config in a pod, else $KUBECONFIG/~/.kube/config."""
     context: str | None = None
+    """The kubeconfig context to use (--context); None: its current-context."""
     verify_tls: bool = True
     """Verify the API server's certificate; opt out with KSERVE_PREDICTOR_K8S_VERIFY_TLS=false."""
     retry_seconds: float = 60.0
@@ -60,6 +68,10 @@ class ClusterSettings:
         from .redact import masked_repr
 
         return masked_repr(self)
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return RetryPolicy(seconds=self.retry_seconds)
 
 
 class ReadyTimeout(ClusterError):
@@ -76,16 +88,27 @@ def connect(settings: ClusterSettings) -> Cluster:
 
     from kubernetes import client, config
 
+    # Configuration() sets the "urllib3" logger back to WARNING (its debug=False setter),
+    # which would let urllib3's connection warnings through to stderr: keep the levels the
+    # application chose.
+    levels = {name: logging.getLogger(name).level for name in ("urllib3", "client")}
     configuration = client.Configuration()
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    in_cluster = settings.kubeconfig is None and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
     try:
-        if settings.kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        if in_cluster:
             config.load_incluster_config(client_configuration=configuration)
+            namespace = _in_cluster_namespace()
         else:
+            namespace = _context_namespace(settings)  # also checks --context names one
             config.load_kube_config(
                 config_file=settings.kubeconfig,
                 context=settings.context,
                 client_configuration=configuration,
             )
+    except KservePredictorError:
+        raise
     except Exception as e:
         raise UsageError(
             f"no usable Kubernetes configuration ({type(e).__name__}); run in a pod with a service "
@@ -93,55 +116,108 @@ def connect(settings: ClusterSettings) -> Cluster:
         ) from e
     if not settings.verify_tls:
         configuration.verify_ssl = False
-    return Cluster(client.ApiClient(configuration), settings)
+    # Our retry policy does the retrying (with jitter, within the deadline); urllib3's own
+    # would add unbounded waits and log a warning per attempt.
+    configuration.retries = False
+    api_client = client.ApiClient(configuration)
+    api_client.user_agent = USER_AGENT
+    return Cluster(api_client, settings, namespace)
+
+
+def _in_cluster_namespace() -> str:
+    try:
+        with open(_IN_CLUSTER_NAMESPACE) as f:
+            return f.read().strip() or "default"
+    except OSError:
+        return "default"
+
+
+def _context_namespace(settings: ClusterSettings) -> str:
+    """The namespace of the kubeconfig context in use (kubectl's default), else "default"."""
+    from kubernetes import config
+
+    contexts, current = config.list_kube_config_contexts(config_file=settings.kubeconfig)
+    if settings.context:
+        chosen = next((c for c in contexts if c.get("name") == settings.context), None)
+        if chosen is None:
+            names = ", ".join(sorted(str(c.get("name")) for c in contexts)) or "none"
+            raise UsageError(
+                f"--context {settings.context!r} is not in the kubeconfig (contexts: {names}); "
+                "choose one of them"
+            )
+        current = chosen
+    return str(((current or {}).get("context") or {}).get("namespace") or "default")
+
+
+def _transient(error: Exception) -> bool:
+    """Worth another try: a transport failure, throttling or a server-side failure that is
+    not a known permanent one (an apply of fields the CRD does not declare)."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError as TransportError
+
+    if isinstance(error, ApiException):
+        return error.status in TRANSIENT_STATUSES and not _undeclared_field(error)
+    return isinstance(error, (TransportError, OSError))
 
 
 class Cluster:
     """The few Kubernetes operations a deployment needs."""
 
-    def __init__(self, api_client: Any, settings: ClusterSettings | None = None) -> None:
+    def __init__(
+        self, api_client: Any, settings: ClusterSettings | None = None, namespace: str = "default"
+    ) -> None:
         self.api = api_client
         self.settings = settings or ClusterSettings()
+        self.policy = self.settings.retry
         self.host = str(api_client.configuration.host)
+        self.default_namespace = namespace
+        """The namespace of the kubeconfig context (or the pod's): where to deploy by default."""
 
     # --- requests --------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _call(self, method: str, path: str, timeout: tuple[float, float], **kwargs: Any) -> Any:
         return self.api.call_api(
             path,
             method,
             header_params={"Accept": "application/json", **kwargs.pop("headers", {})},
             response_types_map={200: "object", 201: "object"},
-            _request_timeout=(10, 60),
+            _request_timeout=timeout,
             auth_settings=["BearerToken"],
             _return_http_data_only=True,
             _preload_content=True,
             **kwargs,
         )
 
-    def _retrying(self, what: str, action: Callable[[], T]) -> T:
-        """Run ``action``, retrying transient failures with backoff, within retry_seconds."""
+    def _retrying(
+        self,
+        what: str,
+        action: Callable[[tuple[float, float]], T],
+        deadline: float | None = None,
+    ) -> T:
+        """Run ``action(timeouts)`` under the retry policy; errors leave translated."""
         from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError as TransportError
 
-        deadline = time.monotonic() + self.settings.retry_seconds
-        delay = 0.5
-        while True:
-            try:
-                return action()
-            except ApiException as e:
-                if e.status not in _RETRYABLE or time.monotonic() + delay > deadline:
-                    raise api_error(what, e, self.host) from e
-                log.debug("%s: %s %s, retrying in %.1f s", what, e.status, e.reason, delay)
-            except TransportError as e:
-                if time.monotonic() + delay > deadline:
-                    raise ClusterError(
-                        f"cannot {what}: the Kubernetes API at {self.host} is unreachable "
-                        f"({type(e).__name__}); check the kubeconfig and the network"
-                    ) from e
-                log.debug("%s: %s, retrying in %.1f s", what, type(e).__name__, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 8.0)
+        try:
+            return self.policy.call(what, action, _transient, deadline)
+        except ApiException as e:
+            raise api_error(what, e, self.host) from e
+        except Exception as e:
+            if not _transient(e):
+                raise
+            raise self._unreachable(what, e) from e
+
+    def _unreachable(self, what: str, error: Exception) -> ClusterError:
+        from urllib3.exceptions import TimeoutError as Timeout
+
+        if isinstance(error, (Timeout, TimeoutError)):
+            return ClusterError(
+                f"cannot {what}: the Kubernetes API at {self.host} did not answer in time; "
+                "check that the API server is healthy, then retry"
+            )
+        return ClusterError(
+            f"cannot {what}: the Kubernetes API at {self.host} is unreachable "
+            f"({type(error).__name__}); check the kubeconfig and the network"
+        )
 
     # --- discovery -------------------------------------------------------------------------
 
@@ -152,9 +228,9 @@ class Cluster:
         """
         from kubernetes.client.exceptions import ApiException
 
-        def probe() -> Any:
+        def probe(timeout: tuple[float, float]) -> Any:
             try:
-                return self._call("GET", f"/apis/{GROUP}/v1alpha1")
+                return self._call("GET", f"/apis/{GROUP}/v1alpha1", timeout)
             except ApiException as e:
                 if e.status == 404:
                     return {}
@@ -166,19 +242,28 @@ class Cluster:
 
     # --- objects ---------------------------------------------------------------------------
 
-    def apply(self, manifest: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
-        """Server-side apply of one object; returns the object as stored (or as it would be)."""
+    def apply(
+        self, manifest: dict[str, Any], dry_run: bool = False, force: bool = False
+    ) -> dict[str, Any]:
+        """Server-side apply of one object; returns the object as stored (or as it would be).
+
+        Without ``force``, a field another manager owns with another value is a conflict
+        (UsageError naming the field and the manager); with it, this manager takes it over.
+        """
         meta = manifest["metadata"]
         path = _PATHS[manifest["kind"]].format(namespace=meta["namespace"], name=meta["name"])
-        query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
+        query = [("fieldManager", FIELD_MANAGER)]
+        if force:
+            query.append(("force", "true"))
         if dry_run:
             query.append(("dryRun", "All"))
         what = f"{'check' if dry_run else 'apply'} {manifest['kind']} {meta['namespace']}/{meta['name']}"
         result = self._retrying(
             what,
-            lambda: self._call(
+            lambda timeout: self._call(
                 "PATCH",
                 path,
+                timeout,
                 query_params=query,
                 headers={"Content-Type": "application/apply-patch+yaml"},
                 body=manifest,
@@ -193,9 +278,9 @@ class Cluster:
 
         path = _PATHS[kind].format(namespace=namespace, name=name)
 
-        def read() -> Any:
+        def read(timeout: tuple[float, float]) -> Any:
             try:
-                return self._call("GET", path)
+                return self._call("GET", path, timeout)
             except ApiException as e:
                 if e.status == 404:
                     return None
@@ -209,9 +294,9 @@ class Cluster:
 
         path = _PATHS[kind].format(namespace=namespace, name=name)
 
-        def remove() -> bool:
+        def remove(timeout: tuple[float, float]) -> bool:
             try:
-                self._call("DELETE", path)
+                self._call("DELETE", path, timeout)
                 return True
             except ApiException as e:
                 if e.status == 404:
@@ -224,9 +309,9 @@ class Cluster:
         """True/False, or None when this identity may not read namespaces (the usual case)."""
         from kubernetes.client.exceptions import ApiException
 
-        def read() -> bool | None:
+        def read(timeout: tuple[float, float]) -> bool | None:
             try:
-                self._call("GET", f"/api/v1/namespaces/{namespace}")
+                self._call("GET", f"/api/v1/namespaces/{namespace}", timeout)
                 return True
             except ApiException as e:
                 if e.status == 404:
@@ -245,24 +330,38 @@ class Cluster:
         """Watch the InferenceService until it is Ready for ``generation``; return it.
 
         Raises NotReady as soon as KServe or the predictor pods report a terminal failure, and
-        ReadyTimeout with the last known cause at the deadline.
+        ReadyTimeout with the last known cause at the deadline, which holds even when the API
+        server stops answering.
         """
         deadline = time.monotonic() + timeout
         last: dict[str, Any] | None = None
-        for isvc in self._watch(namespace, name, deadline, poll):
-            if isvc is None:  # a quiet interval: look at the pods
-                failure = self._pod_failure(namespace, name)
-                if failure:
-                    raise NotReady(f"InferenceService {namespace}/{name} cannot start: {failure}")
-                continue
-            last = isvc
-            verdict = readiness(isvc, generation)
-            if verdict is True:
-                return isvc
-            if isinstance(verdict, str):
-                raise NotReady(f"InferenceService {namespace}/{name} failed: {verdict}")
+        api_problem = ""
+        try:
+            for isvc in self._watch(namespace, name, deadline, poll):
+                if isvc is None:  # a quiet interval: look at the pods
+                    failure = self._pod_failure(namespace, name, deadline)
+                    if failure:
+                        raise NotReady(
+                            f"InferenceService {namespace}/{name} cannot start: {failure}"
+                        )
+                    continue
+                last = isvc
+                verdict = readiness(isvc, generation)
+                if verdict is True:
+                    return isvc
+                if isinstance(verdict, str):
+                    raise NotReady(f"InferenceService {namespace}/{name} failed: {verdict}")
+        except ClusterError as e:
+            # Retries bounded by the deadline gave up as it came: a timeout, said as one.
+            if isinstance(e, NotReady) or deadline - time.monotonic() > self.policy.max_delay:
+                raise
+            api_problem = str(e)
         cause = describe_status(last, generation) if last else "it was never seen"
-        pods = self._pod_failure(namespace, name, terminal_only=False)
+        if api_problem:
+            cause += f" (the API kept failing: {api_problem})"
+        pods = self._pod_failure(
+            namespace, name, time.monotonic() + _DIAGNOSIS_SECONDS, terminal_only=False
+        )
         raise ReadyTimeout(
             f"InferenceService {namespace}/{name} not ready after {timeout:.0f} s: {cause}"
             + (f"; pods: {pods}" if pods else "")
@@ -275,22 +374,26 @@ class Cluster:
     ) -> Iterator[dict[str, Any] | None]:
         """The object's states as they change; None after each quiet ``poll`` interval.
 
-        The watch is resumed from the last resourceVersion when the server ends or drops it,
-        and restarted from a fresh read when that version is too old (410).
+        The watch resumes from the last resourceVersion it saw (objects and bookmarks) when
+        the server ends or drops it; when that version is too old (410 Gone), it starts again
+        from a fresh list's resourceVersion. Failures back off with jitter.
         """
         from kubernetes import watch
         from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError as TransportError
 
         resource_version: str | None = None
+        failures = 0
         while time.monotonic() < deadline:
             if resource_version is None:
-                current = self.get("InferenceService", namespace, name)
+                current, resource_version = self._list_one(namespace, name, deadline)
                 if current is None:
                     raise NotReady(f"InferenceService {namespace}/{name} was deleted while waiting")
-                resource_version = current["metadata"]["resourceVersion"]
                 yield current
-            seconds = max(1, int(min(poll, deadline - time.monotonic())))
+            left = deadline - time.monotonic()
+            seconds = max(1, int(min(poll, left)))
+            # A read timeout a little past the server's own end of the stream, and never past
+            # the deadline: a stream that goes silent fails instead of hanging.
+            read_timeout = max(0.5, min(seconds + 2.0, left + 0.5))
             saw_event = False
             try:
                 stream = watch.Watch().stream(
@@ -299,33 +402,55 @@ class Cluster:
                     field_selector=f"metadata.name={name}",
                     resource_version=resource_version,
                     timeout_seconds=seconds,
-                    allow_watch_bookmarks=False,
+                    allow_watch_bookmarks=True,
+                    _request_timeout=(min(self.policy.connect_timeout, left), read_timeout),
                 )
                 for event in stream:
                     obj = event["raw_object"]
-                    if event["type"] == "ERROR":
-                        resource_version = None  # 410 Gone: too old, read afresh
-                        break
                     resource_version = obj["metadata"]["resourceVersion"]
+                    if event["type"] == "BOOKMARK":  # progress without a change
+                        continue
                     if event["type"] == "DELETED":
                         raise NotReady(
                             f"InferenceService {namespace}/{name} was deleted while waiting"
                         )
                     saw_event = True
                     yield obj
+                failures = 0
             except ApiException as e:
                 if e.status == 410:
+                    log.debug("watch: resourceVersion %s expired; listing afresh", resource_version)
                     resource_version = None
-                elif e.status not in _RETRYABLE:
+                elif not _transient(e):
                     raise api_error(
                         f"watch InferenceService {namespace}/{name}", e, self.host
                     ) from e
-                time.sleep(0.5)
-            except TransportError as e:  # dropped watch: resume from the last version
-                log.debug("watch dropped (%s); resuming", type(e).__name__)
-                time.sleep(0.2)
+                else:
+                    failures += 1
+            except Exception as e:
+                if not _transient(e):
+                    raise
+                log.debug("watch failed (%s); resuming", type(e).__name__)
+                failures += 1
+            if failures:
+                time.sleep(max(0.0, min(self.policy.delay(failures), deadline - time.monotonic())))
             if not saw_event:
                 yield None
+
+    def _list_one(
+        self, namespace: str, name: str, deadline: float
+    ) -> tuple[dict[str, Any] | None, str]:
+        """The InferenceService (or None) and the list's resourceVersion to watch from."""
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}"
+        found = self._retrying(
+            f"read InferenceService {namespace}/{name}",
+            lambda timeout: self._call(
+                "GET", path, timeout, query_params=[("fieldSelector", f"metadata.name={name}")]
+            ),
+            deadline,
+        )
+        items = (found or {}).get("items") or []
+        return (items[0] if items else None), str(found["metadata"]["resourceVersion"])
 
     def _list_isvc(self, namespace: str, **kwargs: Any) -> Any:
         from kubernetes import client
@@ -334,23 +459,32 @@ class Cluster:
             GROUP, VERSION, namespace, PLURAL, **kwargs
         )
 
-    def _pod_failure(self, namespace: str, name: str, terminal_only: bool = True) -> str | None:
-        """The predictor pods' waiting/terminated reasons, when they can be read."""
-        from kubernetes.client.exceptions import ApiException
-
+    def _pod_failure(
+        self, namespace: str, name: str, deadline: float, terminal_only: bool = True
+    ) -> str | None:
+        """Why the predictor pods cannot run (image pull, crash loop, unschedulable), when
+        they can be read before ``deadline``; None when they look fine or cannot be read."""
         try:
-            pods = self._call(
-                "GET",
-                f"/api/v1/namespaces/{namespace}/pods",
-                query_params=[("labelSelector", f"serving.kserve.io/inferenceservice={name}")],
+            pods = self._retrying(
+                f"read the pods of {namespace}/{name}",
+                lambda timeout: self._call(
+                    "GET",
+                    f"/api/v1/namespaces/{namespace}/pods",
+                    timeout,
+                    query_params=[("labelSelector", f"serving.kserve.io/inferenceservice={name}")],
+                ),
+                deadline,
             )
-        except (ApiException, OSError):
-            return None  # no permission or no answer: the conditions still tell the story
+        except KservePredictorError as e:  # no permission or no answer: the status still tells
+            log.debug("pods not readable: %s", e)
+            return None
         reasons = []
         for pod in (pods or {}).get("items", []):
-            statuses = pod.get("status", {}).get("containerStatuses", []) + pod.get(
-                "status", {}
-            ).get("initContainerStatuses", [])
+            status = pod.get("status") or {}
+            scheduled = _condition(status, "PodScheduled") or {}
+            if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
+                reasons.append(f"Unschedulable: {scheduled.get('message', '')}".strip(": "))
+            statuses = status.get("containerStatuses", []) + status.get("initContainerStatuses", [])
             for container in statuses:
                 for state_name in ("waiting", "terminated"):
                     state = (container.get("state") or {}).get(state_name) or {}
@@ -358,7 +492,7 @@ class Cluster:
                     if reason and (not terminal_only or reason in TERMINAL_POD_REASONS):
                         message = state.get("message", "")
                         reasons.append(f"{container.get('name')}: {reason} {message}".strip())
-        return "; ".join(reasons) or None
+        return "; ".join(dict.fromkeys(reasons)) or None
 
     # --- listing (for gc) ------------------------------------------------------------------
 
@@ -378,10 +512,10 @@ class Cluster:
     def _list_all(self, path: str, what: str) -> list[dict[str, Any]] | None:
         from kubernetes.client.exceptions import ApiException
 
-        def page(token: str) -> Any:
+        def page(token: str, timeout: tuple[float, float]) -> Any:
             query = [("limit", "500")] + ([("continue", token)] if token else [])
             try:
-                return self._call("GET", path, query_params=query)
+                return self._call("GET", path, timeout, query_params=query)
             except ApiException as e:
                 if e.status in (401, 403):
                     return None
@@ -404,9 +538,9 @@ class Cluster:
 
         path = _PATHS[kind].format(namespace=namespace, name=name)
 
-        def read() -> bool | None:
+        def read(timeout: tuple[float, float]) -> bool | None:
             try:
-                self._call("GET", path)
+                self._call("GET", path, timeout)
                 return True
             except ApiException as e:
                 if e.status == 404:
@@ -455,18 +589,71 @@ def _condition(status: dict[str, Any], kind: str) -> dict[str, Any] | None:
     return next((c for c in status.get("conditions") or [] if c.get("type") == kind), None)
 
 
-def api_error(what: str, error: Any, host: str) -> KservePredictorError:
-    """Translate an ApiException into our tree: a message with the API's own reason."""
+def _body(error: Any) -> dict[str, Any]:
     import json
 
     try:
         body = json.loads(error.body or "{}")
-    except ValueError:
-        body = {}
+    except (TypeError, ValueError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+_UNDECLARED = re.compile(r"(\.[^\s:]+): field not declared in schema")
+
+
+def _undeclared_field(error: Any) -> str | None:
+    """The field a 500 "failed to create typed patch object" names: the server-side apply of
+    a field the installed CRD does not declare (a newer manifest than the KServe installed)."""
+    message = str(_body(error).get("message") or "")
+    if int(error.status or 0) != 500 or "failed to create typed patch object" not in message:
+        return None
+    found = _UNDECLARED.search(message)
+    return found.group(1) if found else "a field"
+
+
+def _conflicts(body: dict[str, Any]) -> list[str]:
+    """'<field> (managed by "<manager>")' for each FieldManagerConflict cause of a 409."""
+    found = []
+    for cause in (body.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "FieldManagerConflict":
+            manager = re.search(r'conflict with "([^"]*)"', str(cause.get("message") or ""))
+            owner = manager.group(1) if manager else "another field manager"
+            found.append(f'{cause.get("field", "a field")} (managed by "{owner}")')
+    return found
+
+
+def api_error(what: str, error: Any, host: str) -> KservePredictorError:
+    """Translate an ApiException into our tree: a message with the API's own reason."""
+    body = _body(error)
     message = str(body.get("message") or error.reason or "").strip()
     status = int(error.status or 0)
+    field = _undeclared_field(error)
+    if field:
+        return UsageError(
+            f"cannot {what}: the installed KServe CRD does not declare {field}; upgrade KServe, "
+            "or deploy without the option that needs it (e.g. --spec-style legacy)"
+        )
+    conflicts = _conflicts(body)
+    if status == 409 and conflicts:
+        more = f" and {len(conflicts) - 2} more" if len(conflicts) > 2 else ""
+        return UsageError(
+            f"cannot {what}: {', '.join(conflicts[:2])}{more} changed by someone else; "
+            "pass --force (FUSEML_FORCE=true) to take the field over, or change it back"
+        )
     if status == 403 and "admission webhook" in message:
         return UsageError(f"cannot {what}: KServe refused it: {message}")
+    # RBAC answers a read in a namespace this identity has no rules in (as a missing one)
+    # with 403: the step's identity cannot tell "missing" from "not mine".
+    namespace = re.search(
+        r'cannot (?:get|list|watch) resource .* in the namespace "([^"]+)"', message
+    )
+    if status == 403 and namespace:
+        return UsageError(
+            f"cannot {what}: namespace {namespace.group(1)!r} does not exist or this identity "
+            "cannot see it; create it, choose another (--namespace), or grant the step's "
+            f"service account the rules in deploy/rbac.yaml there ({message})"
+        )
     if status == 403:
         return UsageError(
             f"cannot {what}: permission denied ({message}); grant the step's service account "

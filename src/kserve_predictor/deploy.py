@@ -6,7 +6,7 @@ no InferenceService, no upload and no registration behind.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import manifests
@@ -19,6 +19,7 @@ from .modelurl import ModelLocation, resolve
 from .naming import check_app_name, check_host_names
 from .ownership import ADOPT, refuse_unless_ours
 from .redact import masked_repr
+from .retry import RetryPolicy
 from .settings import DeploySettings
 
 log = logging.getLogger(__name__)
@@ -106,8 +107,12 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
             )
         fuseml.ping()
     cluster = cluster or connect(
-        ClusterSettings(settings.kubeconfig, None, settings.k8s_verify_tls, settings.retry_seconds)
+        ClusterSettings(
+            settings.kubeconfig, settings.context, settings.k8s_verify_tls, settings.retry_seconds
+        )
     )
+    if not settings.namespace:  # the kubeconfig context's namespace, as kubectl uses it
+        settings = replace(settings, namespace=cluster.default_namespace)
     _check_namespace(cluster, settings.namespace)
     style = _spec_style(cluster, settings.spec_style)
     if engine.explicit_runtime and style == manifests.MODEL_STYLE:
@@ -116,8 +121,8 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
         require_runtime(cluster, settings.namespace)
     objects = _manifests(settings, detection, location, engine, limits, style)
     existing = _check_ownership(cluster, settings, objects)
-    for manifest in objects:
-        cluster.apply(manifest, dry_run=True)  # permissions, schema, webhooks, namespace
+    for manifest in objects:  # permissions, schema, webhooks, namespace, field conflicts
+        cluster.apply(manifest, dry_run=True, force=settings.force)
     result = DeployResult(
         app,
         settings.namespace,
@@ -139,7 +144,7 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
     stored: dict[str, Any] = {}
     for manifest in objects:
         name = manifest["metadata"]["name"]
-        stored = cluster.apply(manifest)
+        stored = cluster.apply(manifest, force=settings.force)
         if _version(existing[manifest["kind"]]) != _version(stored):
             result.changed.append(f"{manifest['kind']}/{name}")
     generation = int(stored["metadata"].get("generation") or 1)
@@ -234,7 +239,11 @@ def _fuseml_client(settings: DeploySettings) -> Any:
         return None
     from .fuseml import FuseMLClient
 
-    return FuseMLClient(settings.fuseml_url, verify_tls=settings.fuseml_verify_tls)
+    return FuseMLClient(
+        settings.fuseml_url,
+        verify_tls=settings.fuseml_verify_tls,
+        retry=RetryPolicy(seconds=settings.retry_seconds),
+    )
 
 
 def _check_namespace(cluster: Cluster, namespace: str) -> None:

@@ -3,34 +3,29 @@ delete the Applications the step publishes.
 
 Every failure is raised as ``FuseMLError`` with a one-line message that names the server (never
 its credentials), the HTTP status and the server's own message when there is one, and what to do.
-Transient failures (connection errors, dropped connections, 500/502/503/504) are retried with
-exponential backoff, bounded both in attempts and in time.
+Transient failures (connection errors, dropped connections, timeouts, 429 and 5xx) are retried
+under the product's one retry policy (``retry.py``).
 """
 
 from __future__ import annotations
 
 import builtins
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError
-from urllib3.util.retry import Retry
 
 from kserve_predictor.errors import FuseMLError, UsageError
-
-if TYPE_CHECKING:
-    from typing_extensions import Self
+from kserve_predictor.retry import TRANSIENT_STATUSES, RetryPolicy
 
 _log = logging.getLogger(__name__)
 
 DEFAULT_FUSEML_URL = "http://fuseml-core.fuseml-core.svc.cluster.local:80"
-_RETRY_STATUSES = frozenset({500, 502, 503, 504})
+DEFAULT_RETRY = RetryPolicy(seconds=30.0, read_timeout=10.0)
 _CHECK_URL = "check FUSEML_SERVER_URL and that fuseml-core is running"
 
 
@@ -60,33 +55,17 @@ class Application:
         }
 
 
-class _BoundedRetry(Retry):
-    """urllib3's Retry, plus a time limit: no retry is started (nor slept for) once ``max_time``
-    seconds have passed since the first failure of a request.
+class _RetryableAnswer(Exception):
+    """A 5xx/429 answer, raised so the retry policy tries again; the last one is handed back."""
 
-    urllib3 creates a new Retry object per attempt through ``new()``; the clock starts at the
-    first one, so the template mounted on the session stays unstarted and reusable.
-    """
+    def __init__(self, response: requests.Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
 
-    def __init__(
-        self, *args: Any, max_time: float | None = None, started: float | None = None, **kw: Any
-    ) -> None:
-        super().__init__(*args, **kw)
-        self.max_time = max_time
-        self.started = started
 
-    def new(self, **kw: Any) -> Self:
-        kw.setdefault("max_time", self.max_time)
-        kw.setdefault("started", time.monotonic() if self.started is None else self.started)
-        return super().new(**kw)
-
-    def is_exhausted(self) -> bool:
-        if super().is_exhausted():
-            return True
-        if self.max_time is None or self.started is None:
-            return False
-        # Give up now rather than sleep past the limit.
-        return time.monotonic() - self.started + self.get_backoff_time() > self.max_time
+def _transient(error: Exception) -> bool:
+    # POST /applications is an upsert, so every method is safe to repeat.
+    return isinstance(error, (_RetryableAnswer, requests.ConnectionError, requests.Timeout))
 
 
 def _public_url(base_url: str) -> str:
@@ -137,9 +116,9 @@ def _server_message(response: requests.Response) -> str:
 class FuseMLClient:
     """Talks to the FuseML core REST API at ``base_url`` (usually ``FUSEML_SERVER_URL``).
 
-    ``timeout`` applies to connecting and to each read; ``max_attempts`` counts the first try;
-    ``backoff`` is urllib3's backoff factor (sleeps 0, 2b, 4b, … between attempts); ``max_time``
-    stops retrying that many seconds after a request first failed.
+    ``retry`` is the product's one retry policy: its timeouts bound each attempt, its time
+    budget (and attempts, if set) bounds the retries of transient failures (connection errors,
+    timeouts, 429, 5xx).
     """
 
     def __init__(
@@ -147,10 +126,7 @@ class FuseMLClient:
         base_url: str,
         *,
         verify_tls: bool = True,
-        timeout: float = 10.0,
-        max_attempts: int = 5,
-        backoff: float = 0.5,
-        max_time: float = 30.0,
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         parts = urlsplit(base_url.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -158,30 +134,13 @@ class FuseMLClient:
                 f"FUSEML_SERVER_URL={_public_url(base_url)!r} is not an http(s) URL; "
                 f"set it to the FuseML core server, e.g. {DEFAULT_FUSEML_URL}"
             )
-        if max_attempts < 1:
-            raise UsageError(f"max_attempts must be at least 1, not {max_attempts}")
         self.url = _public_url(base_url.strip())
-        self.timeout = timeout
+        self.retry = retry
         self.session = requests.Session()
         self.session.verify = verify_tls
         # Credentials go to Basic auth so the URL used everywhere, messages included, has none.
         if parts.username is not None:
             self.session.auth = (unquote(parts.username), unquote(parts.password or ""))
-        retry = _BoundedRetry(
-            total=max_attempts - 1,
-            status_forcelist=_RETRY_STATUSES,
-            # POST /applications is an upsert, so every method is safe to repeat.
-            allowed_methods=None,
-            backoff_factor=backoff,
-            # Our own backoff keeps the total time bounded; a Retry-After could be hours.
-            respect_retry_after_header=False,
-            # Hand back the last 5xx answer, so the error can quote the server's message.
-            raise_on_status=False,
-            max_time=max_time,
-        )
-        adapter = HTTPAdapter(max_retries=retry)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
 
     # ---- API
 
@@ -252,10 +211,19 @@ class FuseMLClient:
     def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """One call, retries included; requests' exceptions become FuseMLError here."""
         _log.debug("FuseML %s %s%s", method, self.url, path)
-        try:
-            return self.session.request(
-                method, self.url + path, timeout=self.timeout, allow_redirects=False, **kwargs
+
+        def attempt(timeout: tuple[float, float]) -> requests.Response:
+            response = self.session.request(
+                method, self.url + path, timeout=timeout, allow_redirects=False, **kwargs
             )
+            if response.status_code in TRANSIENT_STATUSES:
+                raise _RetryableAnswer(response)
+            return response
+
+        try:
+            return self.retry.call(f"FuseML {method} {path}", attempt, _transient)
+        except _RetryableAnswer as e:  # the last answer, so the error can quote its message
+            return e.response
         except requests.ConnectionError as e:
             # ConnectionError covers connect timeouts; read timeouts are caught below.
             if not isinstance(e, requests.ReadTimeout):
@@ -275,7 +243,7 @@ class FuseMLClient:
     def _timed_out(self, method: str, path: str) -> FuseMLError:
         return FuseMLError(
             f"the FuseML server at {self.url} did not answer {method} {path} within "
-            f"{self.timeout:g}s; check that fuseml-core is healthy, then retry"
+            f"{self.retry.read_timeout:g}s; check that fuseml-core is healthy, then retry"
         )
 
     @staticmethod

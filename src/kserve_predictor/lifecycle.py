@@ -36,9 +36,11 @@ class Found:
     """The LocalApp, for the local target."""
     isvc: dict[str, Any] | None = None
     cluster: Cluster | None = None
+    namespace: str = ""
+    """The namespace looked in: the one asked for, else the kubeconfig context's."""
 
 
-def find(name: str, target: str, namespace: str, settings: ClusterSettings) -> Found:
+def find(name: str, target: str, namespace: str | None, settings: ClusterSettings) -> Found:
     """Look ``name`` up on the target(s) asked for."""
     from .serving.local import load_app
 
@@ -50,6 +52,7 @@ def find(name: str, target: str, namespace: str, settings: ClusterSettings) -> F
     cluster = _connect(settings, required=target == KSERVE)
     if cluster is None:  # auto, and no cluster configured
         return Found(LOCAL if local is not None else "", local=local)
+    namespace = namespace or cluster.default_namespace
     isvc = cluster.get("InferenceService", namespace, name)
     if local is not None and isvc is not None:
         raise UsageError(
@@ -58,7 +61,7 @@ def find(name: str, target: str, namespace: str, settings: ClusterSettings) -> F
         )
     if local is not None:
         return Found(LOCAL, local=local)
-    return Found(KSERVE, isvc=isvc, cluster=cluster)
+    return Found(KSERVE, isvc=isvc, cluster=cluster, namespace=namespace)
 
 
 def _connect(settings: ClusterSettings, required: bool) -> Cluster | None:
@@ -120,7 +123,11 @@ def service_status(
 
 
 def status(
-    name: str, target: str, namespace: str, settings: ClusterSettings, fuseml_url: str | None
+    name: str,
+    target: str,
+    namespace: str | None,
+    settings: ClusterSettings,
+    fuseml_url: str | None,
 ) -> dict[str, Any]:
     """The deployment called ``name``: ``target`` (local or kserve), ``ready`` and its URLs."""
     from .serving.local import describe
@@ -129,6 +136,7 @@ def status(
     if found.target == LOCAL:
         info = describe(found.local)
         return {**info, "target": LOCAL, "ready": info["running"]}
+    namespace = found.namespace or namespace or "default"
     if found.isvc is None:
         where = [f"InferenceService {namespace}/{name}"] if target != LOCAL else []
         where += [f"local deployment named {name}"] if target != KSERVE else []
@@ -142,7 +150,7 @@ def status(
 def delete(
     name: str,
     target: str,
-    namespace: str,
+    namespace: str | None,
     settings: ClusterSettings,
     fuseml_url: str | None,
     workflow: str = "",
@@ -169,7 +177,7 @@ def delete(
         stop(found.local)
         removed.append(f"local server {name} (pid {found.local.pid})")
     elif found.target == KSERVE and found.cluster is not None:
-        cluster = found.cluster
+        cluster, namespace = found.cluster, found.namespace
         objects = [
             ("InferenceService", name, found.isvc),
             *(

@@ -26,6 +26,52 @@ def parse_bool(name: str, value: str | None, default: bool) -> bool:
     raise UsageError(f"{name}={value!r} is not a boolean; use true or false")
 
 
+def positive_number(name: str, text: str) -> float:
+    """A positive number from a flag or variable; anything else is a usage error naming it."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise UsageError(f"{name}={text!r} is not a positive number")
+    return value
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """How every command talks to the systems around it; the same environment for all of
+    them (deploy, run, status, delete, detect, convert)."""
+
+    retry_seconds: float = 60.0
+    """KSERVE_PREDICTOR_RETRY_SECONDS: how long transient failures are retried."""
+    k8s_verify_tls: bool = True
+    """KSERVE_PREDICTOR_K8S_VERIFY_TLS."""
+    fuseml_verify_tls: bool = True
+    """KSERVE_PREDICTOR_FUSEML_VERIFY_TLS."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> NetworkSettings:
+        env = os.environ if env is None else env
+        retry = env.get("KSERVE_PREDICTOR_RETRY_SECONDS", "").strip() or "60"
+        return cls(
+            retry_seconds=positive_number("KSERVE_PREDICTOR_RETRY_SECONDS", retry),
+            k8s_verify_tls=parse_bool(
+                "KSERVE_PREDICTOR_K8S_VERIFY_TLS", env.get("KSERVE_PREDICTOR_K8S_VERIFY_TLS"), True
+            ),
+            fuseml_verify_tls=parse_bool(
+                "KSERVE_PREDICTOR_FUSEML_VERIFY_TLS",
+                env.get("KSERVE_PREDICTOR_FUSEML_VERIFY_TLS"),
+                True,
+            ),
+        )
+
+
+# Objects up to this size are copied with one CopyObject, larger ones part by part with
+# UploadPartCopy (CopyObject's own limit is 5 GiB).
+DEFAULT_MULTIPART_THRESHOLD = 5 * 1024**3
+_MIN_PART = 5 * 1024**2  # S3's smallest part (all but the last)
+
+
 @dataclass(frozen=True)
 class S3Settings:
     """How to reach the MLflow artifact store (MLflow's own variable names)."""
@@ -40,6 +86,11 @@ class S3Settings:
     """AWS_DEFAULT_REGION / AWS_REGION."""
     verify_tls: bool = True
     """Verify the endpoint's certificate; opt out with KSERVE_PREDICTOR_S3_VERIFY_TLS=false."""
+    retry_seconds: float = 60.0
+    """KSERVE_PREDICTOR_RETRY_SECONDS, as for every other system."""
+    multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD
+    """KSERVE_PREDICTOR_MULTIPART_THRESHOLD: bytes from which a copy goes part by part (and
+    the part size); at least 5 MiB, S3's smallest part."""
 
     @property
     def use_https(self) -> bool:
@@ -73,6 +124,8 @@ class S3Settings:
             verify_tls=parse_bool(
                 "KSERVE_PREDICTOR_S3_VERIFY_TLS", env.get("KSERVE_PREDICTOR_S3_VERIFY_TLS"), True
             ),
+            retry_seconds=NetworkSettings.from_env(env).retry_seconds,
+            multipart_threshold=_multipart_threshold(env),
         )
 
     def __repr__(self) -> str:
@@ -81,6 +134,18 @@ class S3Settings:
     def secrets(self) -> list[str]:
         """Values that must never appear in output."""
         return [v for v in (self.access_key_id, self.secret_access_key) if v]
+
+
+def _multipart_threshold(env: Mapping[str, str]) -> int:
+    name = "KSERVE_PREDICTOR_MULTIPART_THRESHOLD"
+    text = env.get(name, "").strip()
+    if not text:
+        return DEFAULT_MULTIPART_THRESHOLD
+    if not text.isdigit() or int(text) < _MIN_PART:
+        raise UsageError(
+            f"{name}={text!r} is not a number of bytes of at least {_MIN_PART} (5 MiB)"
+        )
+    return int(text)
 
 
 @dataclass(frozen=True)
@@ -96,7 +161,8 @@ class DeploySettings:
     runtime_version: str | None = None
     resources_limits: str | None = None
     """A YAML/JSON mapping merged over the default limits."""
-    namespace: str = "default"
+    namespace: str = ""
+    """Where to deploy; empty: the kubeconfig context's namespace (or the pod's), else default."""
     workflow: str = ""
     project: str = ""
     codeset: str = ""
@@ -106,12 +172,15 @@ class DeploySettings:
     """auto (probe the ServingRuntime API), model or legacy."""
     dry_run: bool = False
     force: bool = False
-    """Adopt an InferenceService of the same name that another owner created."""
+    """Adopt an InferenceService of the same name that another owner created, and take over
+    fields another field manager set (server-side apply with force)."""
     fuseml_url: str | None = None
     """FuseML server to register with; None skips registration."""
     fuseml_verify_tls: bool = True
     s3: S3Settings = field(default_factory=S3Settings)
     kubeconfig: str | None = None
+    context: str | None = None
+    """The kubeconfig context (--context); None: its current-context."""
     k8s_verify_tls: bool = True
     retry_seconds: float = 60.0
     """How long transient failures of S3, Kubernetes and FuseML are retried."""

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 from .errors import ExternalError, StoreError
 from .mlmodel import ModelInfo
 from .modelurl import ModelLocation
+from .retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,14 @@ _V2_TYPES = {
 
 class SmokeTestFailed(ExternalError):
     """The service answered the input example wrongly, or not at all."""
+
+
+class _Busy(Exception):
+    """A 502/503/504 answer, retried under the retry policy."""
+
+    def __init__(self, response: Any) -> None:
+        super().__init__(response.status_code)
+        self.response = response
 
 
 @dataclass(frozen=True)
@@ -128,13 +137,24 @@ def send(
     protocol: str,
     timeout: float = 30.0,
     verify_tls: bool = True,
+    retry: RetryPolicy | None = None,
 ) -> SmokeResult | Unreachable:
     """POST the example and check the answer has one prediction per row."""
     import requests
 
+    policy = retry or RetryPolicy(seconds=timeout, read_timeout=timeout)
+
+    def attempt(timeouts: tuple[float, float]) -> Any:
+        answer = requests.post(url, json=body, timeout=timeouts, verify=verify_tls)
+        if answer.status_code in (502, 503, 504):  # the route or the server still warming up
+            raise _Busy(answer)
+        return answer
+
     start = time.perf_counter()
     try:
-        response = requests.post(url, json=body, timeout=timeout, verify=verify_tls)
+        response = policy.call(f"smoke test {url}", attempt, lambda e: isinstance(e, _Busy))
+    except _Busy as e:
+        response = e.response
     except (requests.ConnectionError, requests.Timeout) as e:
         return Unreachable(url, _why_unreachable(e, url))
     except requests.RequestException as e:

@@ -9,7 +9,7 @@ from pathlib import Path
 from .errors import UsageError
 from .fuseml import DEFAULT_FUSEML_URL
 from .naming import Origin, check_app_name
-from .settings import DeploySettings, S3Settings, parse_bool
+from .settings import DeploySettings, NetworkSettings, S3Settings, parse_bool
 
 DEFAULT_RESULTS_DIR = "/tekton/results"
 _POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -26,6 +26,7 @@ def settings_from_env(
         return env.get(name, "").strip()
 
     result_file(env)  # a bad TASK_RESULT must fail before anything is deployed
+    network = NetworkSettings.from_env(env)
     model = get("FUSEML_MODEL")
     if not model:
         raise UsageError(
@@ -54,27 +55,20 @@ def settings_from_env(
         force=parse_bool("FUSEML_FORCE", env.get("FUSEML_FORCE"), False),
         smoke_test=parse_bool("FUSEML_SMOKE_TEST", env.get("FUSEML_SMOKE_TEST"), True),
         fuseml_url=get("FUSEML_SERVER_URL") or DEFAULT_FUSEML_URL,
-        fuseml_verify_tls=parse_bool(
-            "KSERVE_PREDICTOR_FUSEML_VERIFY_TLS",
-            env.get("KSERVE_PREDICTOR_FUSEML_VERIFY_TLS"),
-            True,
-        ),
+        fuseml_verify_tls=network.fuseml_verify_tls,
         s3=S3Settings.from_env(env),
         kubeconfig=get("KUBECONFIG") or None,
-        k8s_verify_tls=parse_bool(
-            "KSERVE_PREDICTOR_K8S_VERIFY_TLS", env.get("KSERVE_PREDICTOR_K8S_VERIFY_TLS"), True
-        ),
-        retry_seconds=_seconds(
-            get("KSERVE_PREDICTOR_RETRY_SECONDS") or "60", "KSERVE_PREDICTOR_RETRY_SECONDS"
-        ),
+        k8s_verify_tls=network.k8s_verify_tls,
+        retry_seconds=network.retry_seconds,
     )
 
 
 def _pod_namespace() -> str:
+    """The pod's namespace; outside a pod "": the kubeconfig context's namespace then."""
     try:
-        return _POD_NAMESPACE_FILE.read_text().strip() or "default"
+        return _POD_NAMESPACE_FILE.read_text().strip()
     except OSError:
-        return "default"
+        return ""
 
 
 def _seconds(text: str, name: str) -> float:

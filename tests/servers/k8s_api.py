@@ -21,8 +21,15 @@ What it copies from a real API server with KServe installed (DESIGN.md §3):
 - KServe's webhooks: the InferenceService name rule and "exactly one predictor implementation"
   (403 admission denials), and legacy ``predictor.<framework>`` rewritten into ``predictor.model``.
 
-Tests steer it with ``fail_next``, ``forbidden``, ``drop_watches``, ``on_write`` and
-``update_status``; see ``KubeApiServer``.
+Also: watch bookmarks (``allowWatchBookmarks``: 2 s before the watch's timeout and once a
+minute), ``dryRun`` values checked (only "All"), the 500 "failed to create typed patch object"
+for an apply of fields the CRD does not declare, an apply that creates authorized as create too,
+an RBAC Role enforced when given, and every request recorded with the (group, resource, verb)
+it was authorized as and its User-Agent.
+
+Tests steer it with ``fail_next``, ``forbidden``, ``drop_watches``, ``freeze`` (a server that
+stops answering without closing connections), ``on_write`` and ``update_status``; see
+``KubeApiServer``.
 """
 
 from __future__ import annotations
@@ -1181,6 +1188,8 @@ class Request:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     client_gone: Callable[[], bool] = lambda: False
+    # (API group, resource, verb) for each authorization check, once routed
+    access: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def content_type(self) -> str:
@@ -1199,6 +1208,10 @@ class RequestRecord:
     query: dict[str, str]
     status: int
     content_type: str | None
+    access: tuple[tuple[str, str, str], ...] = ()
+    """(API group, resource, verb) of each RBAC check the request needed (none for
+    discovery; an apply that creates is also authorized as create)."""
+    user_agent: str = ""
 
 
 @dataclass
@@ -1240,6 +1253,7 @@ class _Fault:
     message: str | None
     reason: str | None
     retry_after: int | None
+    watch: bool | None = None  # only watch requests (True), only others (False), or any
 
 
 @dataclass
@@ -1260,6 +1274,7 @@ class _WriteContext:
     def from_request(
         cls, request: Request, target: _Target, operation: str = "Update"
     ) -> _WriteContext:
+        _check_dry_run(request)
         return cls(
             manager=request.query.get("fieldManager") or _manager_from(request.headers),
             operation=operation,
@@ -1270,6 +1285,27 @@ class _WriteContext:
 
     def headers(self) -> list[tuple[str, str]]:
         return [("Warning", '299 - "{}"'.format(w.replace('"', '\\"'))) for w in self.warnings]
+
+
+_OPTIONS_KIND = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions"}
+
+
+def _check_dry_run(request: Request) -> None:
+    """Like the real server: ``dryRun`` may only be "All" (ValidateDryRun in apimachinery)."""
+    value = request.query.get("dryRun")
+    if value is None or value == "All":
+        return
+    kind = _OPTIONS_KIND.get(request.method, "DeleteOptions")
+    message = f'Unsupported value: []string{{"{value}"}}: supported values: "All"'
+    raise ApiError(
+        422,
+        f'{kind}.meta.k8s.io "" is invalid: dryRun: {message}',
+        details={
+            "group": "meta.k8s.io",
+            "kind": kind,
+            "causes": [_cause("dryRun", message, "FieldValueNotSupported")],
+        },
+    )
 
 
 def _manager_from(headers: dict[str, str]) -> str:
@@ -1325,6 +1361,7 @@ class _Api:
         self.records: list[RequestRecord] = []
         self.watch_epoch = 0
         self.abrupt_drop = False
+        self.frozen = False
         self.active_watches = 0
         self.stopping = False
         self.served = self._served_types()
@@ -1340,6 +1377,7 @@ class _Api:
     # ---- entry point
 
     def handle(self, request: Request) -> Response | Stream:
+        self._wait_while_frozen(request)
         try:
             self._authenticate(request)
             self._inject_fault(request)
@@ -1356,10 +1394,19 @@ class _Api:
             dict(request.query),
             status,
             request.headers.get("content-type"),
+            tuple(request.access),
+            request.headers.get("user-agent", ""),
         )
         with self.store.cond:
             self.records.append(record)
         return result
+
+    def _wait_while_frozen(self, request: Request) -> None:
+        """A frozen server reads requests and never answers them (the connection stays open)
+        until it thaws or stops, like an API server whose etcd stopped answering."""
+        with self.store.cond:
+            while self.frozen and not self.stopping and not request.client_gone():
+                self.store.cond.wait(0.25)
 
     def _authenticate(self, request: Request) -> None:
         token = self.server.token
@@ -1405,7 +1452,7 @@ class _Api:
 
     def _serve(self, request: Request, target: _Target) -> Response | Stream:
         verb = _verb(request, target)
-        self._check_forbidden(verb, target)
+        self._authorize(request, verb, target)
         handlers: dict[str, Callable[[Request, _Target], Response | Stream]] = {
             "get": self._get,
             "list": self._list,
@@ -1418,6 +1465,11 @@ class _Api:
         }
         return handlers[verb](request, target)
 
+    def _authorize(self, request: Request, verb: str, target: _Target) -> None:
+        resource = target.rtype.plural + (f"/{target.subresource}" if target.subresource else "")
+        request.access.append((target.rtype.group, resource, verb))
+        self._check_forbidden(verb, target)
+
     def _check_forbidden(self, verb: str, target: _Target) -> None:
         rt = target.rtype
         resource = rt.plural + (f"/{target.subresource}" if target.subresource else "")
@@ -1425,12 +1477,17 @@ class _Api:
         # A rule (verb, resource) holds everywhere; (verb, resource, scope) only in the namespace
         # ``scope``, or, with scope "", at the cluster scope (a list across all namespaces).
         rules = set(self.server.forbidden)
-        if not any(
+        denied = any(
             rule[0] in (verb, "*")
             and rule[1] in (resource, "*")
             and (len(rule) == 2 or rule[2] == (target.namespace or ""))
             for rule in rules
-        ):
+        )
+        role = self.server.role
+        if role is not None:  # a Role bound in one namespace: nothing elsewhere
+            granted = target.namespace == role.namespace and role.allows(rt.group, resource, verb)
+            denied = denied or not granted
+        if not denied:
             return
         subject = f'{rt.resource_ref} "{target.name}"' if target.name else rt.resource_ref
         scope = (
@@ -1525,7 +1582,8 @@ class _Api:
         start = request.query.get("resourceVersion", "")
         start_at = None if start in ("", "0") else _parse_revision(start)
         timeout = float(request.query.get("timeoutSeconds") or 0)
-        return Stream(self._watch_events(target, matches, start_at, timeout, request))
+        bookmarks = request.flag("allowWatchBookmarks")
+        return Stream(self._watch_events(target, matches, start_at, timeout, request, bookmarks))
 
     def _watch_events(
         self,
@@ -1534,9 +1592,15 @@ class _Api:
         start_at: int | None,
         timeout: float,
         request: Request,
+        bookmarks: bool = False,
     ) -> Generator[Obj, None, None]:
-        """Without a resourceVersion: ADDED for what exists, then changes; with one: replay."""
+        """Without a resourceVersion: ADDED for what exists, then changes; with one: replay.
+
+        With ``allowWatchBookmarks``, a BOOKMARK carrying the current resourceVersion is sent
+        like the real watch cache sends it: once a minute, and 2 s before the watch's timeout.
+        """
         deadline = time.monotonic() + timeout if timeout else None
+        bookmark_at = _next_bookmark(deadline) if bookmarks else None
         with self.store.cond:
             if start_at is None:
                 cursor = self.store.revision
@@ -1551,9 +1615,13 @@ class _Api:
             for obj in initial:
                 yield {"type": "ADDED", "object": obj}
             while True:
-                events = self._next_events(cursor, epoch, deadline, request)
+                events = self._next_events(cursor, epoch, deadline, request, bookmark_at)
                 if events is None:
                     return
+                if isinstance(events, str):  # time for a bookmark
+                    yield self._bookmark(target.rtype)
+                    bookmark_at = time.monotonic() + 60
+                    continue
                 if isinstance(events, dict):  # expired history
                     yield events
                     return
@@ -1567,14 +1635,37 @@ class _Api:
                 self.active_watches -= 1
                 self.store.cond.notify_all()
 
+    def _bookmark(self, rt: ResourceType) -> Obj:
+        with self.store.cond:
+            revision = self.store.revision
+        return {
+            "type": "BOOKMARK",
+            "object": {
+                "kind": rt.kind,
+                "apiVersion": rt.api_version,
+                "metadata": {"resourceVersion": str(revision)},
+            },
+        }
+
     def _next_events(
-        self, cursor: int, epoch: int, deadline: float | None, request: Request
-    ) -> list[_Event] | Obj | None:
-        """Block until events after cursor exist; None ends the stream, a dict is an ERROR."""
+        self,
+        cursor: int,
+        epoch: int,
+        deadline: float | None,
+        request: Request,
+        bookmark_at: float | None = None,
+    ) -> list[_Event] | Obj | str | None:
+        """Block until events after cursor exist; None ends the stream, a dict is an ERROR,
+        "BOOKMARK" says a bookmark is due."""
         with self.store.cond:
             while True:
                 if self.stopping:
                     return None
+                if self.frozen:  # a hung server: no events, no end, whatever the timeout
+                    if request.client_gone():
+                        return None
+                    self.store.cond.wait(0.25)
+                    continue
                 if self.watch_epoch != epoch:
                     if self.abrupt_drop:
                         raise AbruptClose
@@ -1585,6 +1676,8 @@ class _Api:
                     return {"type": "ERROR", "object": status_body(410, "Expired", message)}
                 if events:
                     return events
+                if bookmark_at is not None and time.monotonic() >= bookmark_at:
+                    return "BOOKMARK"
                 remaining = deadline - time.monotonic() if deadline else 0.25
                 if remaining <= 0 or request.client_gone():
                     return None
@@ -1665,11 +1758,13 @@ class _Api:
             if causes:
                 raise _invalid(rt, name, causes)
         ctx = _WriteContext.from_request(request, target, operation="Apply")
+        self._check_declared(rt, applied, target, ctx)
         with self.store.cond:
             old = self.store.get(target.key)
             if old is None and target.subresource:
                 raise _not_found(rt, name)
-            if old is None:
+            if old is None:  # a patch that creates needs create permission too
+                self._authorize(request, "create", target)
                 self._require_namespace(target)
             else:
                 _check_resource_version(rt, name, applied, old, required=False)
@@ -1692,6 +1787,7 @@ class _Api:
             if old is None:
                 raise _not_found(rt, name)
             _check_preconditions(rt, name, old, (options or {}).get("preconditions") or {})
+            _check_dry_run(request)
             if request.query.get("dryRun"):
                 return Response(200, old)
             result = self.delete(rt, old, via_api=True)
@@ -1751,10 +1847,28 @@ class _Api:
         self._record_ownership(rt, obj, old, ctx)
         return obj
 
+    def _check_declared(
+        self, rt: ResourceType, applied: Obj, target: _Target, ctx: _WriteContext
+    ) -> None:
+        """Server-side apply builds a typed object from the CRD schema before anything else:
+        a field the schema does not declare fails that step, and the real server answers 500
+        (not the prune-and-warn of create/update)."""
+        schema = self._schema(rt)
+        if schema is None or target.subresource:
+            return
+        unknown: list[str] = []
+        _prune(copy.deepcopy(applied), schema.root, "", unknown)
+        if unknown:
+            fields = "\n".join(f".{path}: field not declared in schema" for path in unknown)
+            raise ApiError(
+                500,
+                f"failed to create typed patch object ({rt.api_version}, Kind={rt.kind}): {fields}",
+            )
+
     def _schema(self, rt: ResourceType) -> _CrdSchema | None:
         if not (self.server.validate_schema and rt.crd_file):
             return None
-        return _crd_schema(str(CRD_DIR / rt.crd_file), rt.version)
+        return _crd_schema(str((self.server.crd_dir or CRD_DIR) / rt.crd_file), rt.version)
 
     def _structural(
         self, rt: ResourceType, schema: _CrdSchema, obj: Obj, ctx: _WriteContext
@@ -1907,9 +2021,16 @@ def _verb(request: Request, target: _Target) -> str:
     return verbs[method]
 
 
+def _next_bookmark(deadline: float | None) -> float:
+    """When the watch cache sends the next bookmark: in a minute, or 2 s before the end."""
+    heartbeat = time.monotonic() + 60
+    return heartbeat if deadline is None else min(heartbeat, deadline - 2)
+
+
 def _fault_matches(fault: _Fault, request: Request) -> bool:
     method_ok = fault.method in ("*", request.method.upper())
-    return method_ok and fault.path_substring in request.path
+    kind_ok = fault.watch is None or fault.watch == request.flag("watch")
+    return method_ok and kind_ok and fault.path_substring in request.path
 
 
 def _parse_revision(text: str) -> int:
@@ -2169,8 +2290,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         for name, value in response.headers:
             self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. frozen)
+            self.close_connection = True
 
     def _send_stream(self, events: Generator[Obj, None, None]) -> None:
         self.send_response(200)
@@ -2253,6 +2377,42 @@ class _Dispatcher:
 # The public server
 
 
+@dataclass(frozen=True)
+class Role:
+    """An RBAC Role bound to the server's one user in ``namespace``."""
+
+    namespace: str
+    rules: tuple[tuple[frozenset[str], frozenset[str], frozenset[str]], ...]
+    """(apiGroups, resources, verbs) per rule; "*" matches anything."""
+
+    @classmethod
+    def from_manifest(cls, role: Obj) -> Role:
+        rules = tuple(
+            (
+                frozenset(rule.get("apiGroups") or []),
+                frozenset(rule.get("resources") or []),
+                frozenset(rule.get("verbs") or []),
+            )
+            for rule in role.get("rules") or []
+        )
+        return cls(role["metadata"]["namespace"], rules)
+
+    def allows(self, group: str, resource: str, verb: str) -> bool:
+        return any(
+            (group in groups or "*" in groups)
+            and (resource in resources or "*" in resources)
+            and (verb in verbs or "*" in verbs)
+            for groups, resources, verbs in self.rules
+        )
+
+    def grants(self) -> set[tuple[str, str, str]]:
+        """Every (group, resource, verb) the rules name."""
+        return {
+            (g, r, v) for groups, resources, verbs in self.rules
+            for g in groups for r in resources for v in verbs
+        }  # fmt: skip
+
+
 class KubeApiServer:
     """A Kubernetes API server for tests, on 127.0.0.1, with KServe's CRDs and webhooks.
 
@@ -2268,6 +2428,10 @@ class KubeApiServer:
         user: the user named in 403 Forbidden messages.
         token: when set, requests need ``Authorization: Bearer <token>`` (else 401).
         host, port: where to listen (port 0: any free port).
+        role: an RBAC Role (e.g. deploy/rbac.yaml's) bound to the user: requests it does not
+            grant, and any outside its namespace, answer 403 as RBAC does.
+        crd_dir: where the CRD files are (default ../shared/kserve/crd): an older or edited
+            CRD stands for another installed KServe version.
 
     Steering and inspection from tests (all thread-safe; objects returned are copies):
         ``fail_next``, ``forbidden``, ``drop_watches``, ``on_write``, ``wait_for_callbacks``,
@@ -2288,7 +2452,10 @@ class KubeApiServer:
         token: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        role: Role | None = None,
+        crd_dir: str | Path | None = None,
     ) -> None:
+        self.crd_dir = Path(crd_dir) if crd_dir else None  # None: CRD_DIR, read at each use
         self.serving_runtime_api = serving_runtime_api
         self.inference_service_api = inference_service_api
         self.validate_schema = validate_schema
@@ -2300,6 +2467,8 @@ class KubeApiServer:
         # limits the rule to one namespace, or with "" to the cluster scope, as RBAC grants
         # differ: ("list", "inferenceservices", "") refuses only the cluster-wide list.
         self.forbidden: set[tuple[str, ...]] = set()
+        # A Role bound to the user in one namespace (RBAC): everything else is forbidden.
+        self.role: Role | None = role
         self._address = (host, port)
         self._dispatcher = _Dispatcher()
         self._api = _Api(self, history_size)
@@ -2389,14 +2558,18 @@ class KubeApiServer:
         message: str | None = None,
         reason: str | None = None,
         retry_after: int | None = None,
+        watch: bool | None = None,
     ) -> None:
         """Answer the next ``times`` requests whose method matches (``"*"``: any) and whose path
         contains ``path_substring`` with ``status`` and a Status body.
 
         ``retry_after`` adds a Retry-After header; note urllib3 (under the kubernetes client)
-        then silently retries GET/PUT/DELETE answered 429/503, up to 3 times.
+        then silently retries GET/PUT/DELETE answered 429/503, up to 3 times. ``watch``: only
+        watch requests (True) or only the others (False).
         """
-        fault = _Fault(method.upper(), path_substring, status, times, message, reason, retry_after)
+        fault = _Fault(
+            method.upper(), path_substring, status, times, message, reason, retry_after, watch
+        )
         with self._api.store.cond:
             self._api.faults.append(fault)
 
@@ -2412,6 +2585,27 @@ class KubeApiServer:
             self._api.abrupt_drop = abrupt
             self._api.store.cond.notify_all()
             return self._api.active_watches
+
+    def freeze(self) -> None:
+        """Hang: from now on requests are read and never answered, and open watches send
+        nothing and ignore their timeouts; connections stay open (no error, no close)."""
+        with self._api.store.cond:
+            self._api.frozen = True
+            self._api.store.cond.notify_all()
+
+    def thaw(self) -> None:
+        with self._api.store.cond:
+            self._api.frozen = False
+            self._api.store.cond.notify_all()
+
+    def used_access(self, user_agent_prefix: str = "") -> set[tuple[str, str, str]]:
+        """(API group, resource, verb) of every request whose User-Agent starts so."""
+        return {
+            access
+            for r in self.requests
+            if r.user_agent.startswith(user_agent_prefix)
+            for access in r.access
+        }
 
     @property
     def active_watches(self) -> int:

@@ -94,6 +94,7 @@ class KServeController:
         self.api = api
         self.serve = serve
         self.image_exists = image_exists
+        self.gpu_nodes = 0  # nodes with nvidia.com/gpu: none, like most clusters
         self.domain = domain
         self.default_install = default_install
         """Report URLs as a default KServe install does: status.url under the ingress domain
@@ -152,6 +153,15 @@ class KServeController:
                 transition="InvalidSpec",
             )
             return
+        gpus = ((model.get("resources") or {}).get("limits") or {}).get("nvidia.com/gpu")
+        if gpus and not self.gpu_nodes:  # the scheduler cannot place the predictor pod
+            self._unschedulable(
+                namespace,
+                name,
+                "0/1 nodes are available: 1 Insufficient nvidia.com/gpu. preemption: 0/1 nodes "
+                "are available: 1 No preemption victims found for incoming pod.",
+            )
+            return  # a real cluster keeps the pod Pending; the isvc stays InProgress
         container = runtime["spec"]["containers"][0]
         image = (
             container["image"].rsplit(":", 1)[0] + ":" + model["runtimeVersion"]
@@ -330,6 +340,32 @@ class KServeController:
             },
         }
         self.api.update_status("inferenceservices", namespace, name, status)
+
+    def _unschedulable(self, namespace: str, name: str, message: str) -> None:
+        """A Pending pod the scheduler could not place, as the scheduler reports it."""
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": f"{name}-predictor-00001-deployment-abc12",
+                "namespace": namespace,
+                "labels": {"serving.kserve.io/inferenceservice": name},
+            },
+            "spec": {"containers": [{"name": "kserve-container", "image": "x"}]},
+            "status": {
+                "phase": "Pending",
+                "conditions": [
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "reason": "Unschedulable",
+                        "message": message,
+                        "lastTransitionTime": "2026-01-01T00:00:00Z",
+                    }
+                ],
+            },
+        }
+        self.api.put_object("pods", pod)
 
     def _pod(
         self, namespace: str, name: str, container: str, state: dict[str, Any], init: bool = False

@@ -7,19 +7,20 @@ endpoint's scheme; ``verify_tls=False`` is the explicit opt-out for self-signed 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import KservePredictorError, StoreError
+from ..retry import RetryPolicy
 from . import ObjectInfo
 
 if TYPE_CHECKING:
     from ..settings import S3Settings
 
-# Objects up to this size are copied with one CopyObject; larger ones with a multipart
-# UploadPartCopy (CopyObject's own limit is 5 GiB). Either way the bytes stay in the server.
-SINGLE_COPY_LIMIT = 5 * 1024**3
-_PART_SIZE = 512 * 1024**2
+T = TypeVar("T")
+# Error codes S3 and MinIO answer when busy: worth another try, like a 5xx.
+_THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "InternalError"}
 
 
 class S3Store:
@@ -31,6 +32,7 @@ class S3Store:
         from botocore.config import Config
 
         self.bucket = bucket
+        self._policy = RetryPolicy(seconds=settings.retry_seconds)
         self._client = boto3.client(
             "s3",
             endpoint_url=settings.endpoint_url or None,
@@ -39,15 +41,20 @@ class S3Store:
             region_name=settings.region or "us-east-1",
             verify=settings.verify_tls,
             config=Config(
-                retries={"max_attempts": 5, "mode": "standard"},
-                connect_timeout=10,
-                read_timeout=60,
+                # The product's retry policy retries (one policy for every system): botocore
+                # makes one attempt per call.
+                retries={"total_max_attempts": 1},
+                connect_timeout=self._policy.connect_timeout,
+                read_timeout=self._policy.read_timeout,
                 s3={"addressing_style": "path"},
                 max_pool_connections=32,  # convert copies 16 files at once; room to spare
             ),
         )
+        # Objects up to the threshold are copied with one CopyObject, larger ones part by
+        # part with UploadPartCopy. Either way the bytes stay in the server.
         self._transfer = TransferConfig(
-            multipart_threshold=SINGLE_COPY_LIMIT, multipart_chunksize=_PART_SIZE
+            multipart_threshold=settings.multipart_threshold,
+            multipart_chunksize=settings.multipart_threshold,
         )
         self._endpoint = settings.endpoint_url or "AWS S3"
 
@@ -57,9 +64,17 @@ class S3Store:
     def _fail(self, action: str, key: str, error: Exception) -> KservePredictorError:
         return s3_error(action, self.describe(key), self._endpoint, error)
 
-    def list_objects(self, prefix: str) -> list[ObjectInfo]:
-        found = []
+    def _retrying(self, action: str, key: str, call: Callable[[], T]) -> T:
+        """``call()`` under the retry policy; a failure leaves as our error."""
         try:
+            return self._policy.call(f"S3 {action} {key}", lambda _timeout: call(), _transient)
+        except Exception as e:
+            raise self._fail(action, key, e) from e
+
+    def list_objects(self, prefix: str) -> list[ObjectInfo]:
+
+        def listing() -> list[ObjectInfo]:
+            found = []
             pages = self._client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=prefix
             )
@@ -73,71 +88,103 @@ class S3Store:
                             item["LastModified"].timestamp(),
                         )
                     )
-        except Exception as e:
-            raise self._fail("list", prefix, e) from e
-        return sorted(found, key=lambda o: o.key)
+            return found
+
+        return sorted(self._retrying("list", prefix, listing), key=lambda o: o.key)
 
     def read(self, key: str, max_bytes: int) -> bytes | None:
+
+        def fetch() -> bytes | None:
+            try:
+                answer = self._client.get_object(Bucket=self.bucket, Key=key)
+            except Exception as e:
+                if _error_code(e) in ("NoSuchKey", "404"):
+                    return None
+                raise
+            if answer["ContentLength"] > max_bytes:
+                answer["Body"].close()
+                raise _TooLarge
+            data: bytes = answer["Body"].read()
+            return data
+
         try:
-            answer = self._client.get_object(Bucket=self.bucket, Key=key)
-        except Exception as e:
-            if _error_code(e) in ("NoSuchKey", "404"):
-                return None
-            raise self._fail("read", key, e) from e
-        if answer["ContentLength"] > max_bytes:
-            answer["Body"].close()
-            raise StoreError(
-                f"{self.describe(key)} is larger than {max_bytes} bytes; not a metadata file"
-            )
-        data: bytes = answer["Body"].read()
-        return data
+            return self._retrying("read", key, fetch)
+        except StoreError as e:
+            if isinstance(e.__cause__, _TooLarge):
+                raise StoreError(
+                    f"{self.describe(key)} is larger than {max_bytes} bytes; not a metadata file"
+                ) from None
+            raise
 
     def write(self, key: str, data: bytes) -> None:
-        try:
-            self._client.put_object(Bucket=self.bucket, Key=key, Body=data)
-        except Exception as e:
-            raise self._fail("write", key, e) from e
+        self._retrying(
+            "write", key, lambda: self._client.put_object(Bucket=self.bucket, Key=key, Body=data)
+        )
 
     def copy(self, source: ObjectInfo, dest_key: str) -> None:
-        # One CopyObject when the listed size allows it (the managed copy would first ask for
-        # the size with a HEAD); above the limit boto3's managed multipart UploadPartCopy.
-        try:
-            if source.size <= SINGLE_COPY_LIMIT:
-                self._client.copy_object(
+        # One CopyObject up to the multipart threshold (the listed size spares the managed
+        # copy's HEAD); above it boto3's managed multipart UploadPartCopy.
+        if source.size <= self._transfer.multipart_threshold:
+            self._retrying(
+                "copy",
+                source.key,
+                lambda: self._client.copy_object(
                     CopySource={"Bucket": self.bucket, "Key": source.key},
                     Bucket=self.bucket,
                     Key=dest_key,
-                )
-                return
-            self._client.copy(
+                ),
+            )
+            return
+        self._retrying(
+            "copy",
+            source.key,
+            lambda: self._client.copy(
                 {"Bucket": self.bucket, "Key": source.key},
                 self.bucket,
                 dest_key,
                 Config=self._transfer,
-            )
-        except Exception as e:
-            raise self._fail("copy", source.key, e) from e
+            ),
+        )
 
     def delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):  # DeleteObjects takes 1000 keys at most
             batch = [{"Key": k} for k in keys[start : start + 1000]]
-            try:
-                self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch})
-            except Exception as e:
-                raise self._fail("delete", keys[start], e) from e
+            self._retrying(
+                "delete",
+                keys[start],
+                lambda batch=batch: self._client.delete_objects(  # type: ignore[misc]
+                    Bucket=self.bucket, Delete={"Objects": batch}
+                ),
+            )
 
     def download(self, source: ObjectInfo, path: Path) -> None:
-        try:
-            self._client.download_file(self.bucket, source.key, str(path))
-        except Exception as e:
-            raise self._fail("download", source.key, e) from e
+        self._retrying(
+            "download",
+            source.key,
+            lambda: self._client.download_file(self.bucket, source.key, str(path)),
+        )
 
     def check_bucket(self) -> None:
         """Fail early with a clear message if the bucket is missing or not readable."""
-        try:
-            self._client.head_bucket(Bucket=self.bucket)
-        except Exception as e:
-            raise self._fail("open bucket", "", e) from e
+        self._retrying("open bucket", "", lambda: self._client.head_bucket(Bucket=self.bucket))
+
+
+class _TooLarge(Exception):
+    """An object too large to be the metadata file asked for (not retried)."""
+
+
+def _transient(error: Exception) -> bool:
+    """Worth another try: a dropped, refused or timed-out connection, or a busy server."""
+    from botocore.exceptions import ConnectionError as TransportError
+    from botocore.exceptions import HTTPClientError, SSLError
+
+    if isinstance(error, SSLError):
+        return False  # a certificate does not fix itself
+    if isinstance(error, (TransportError, HTTPClientError)):
+        return True
+    response: Any = getattr(error, "response", None) or {}
+    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    return status >= 500 or status == 429 or _error_code(error) in _THROTTLED
 
 
 def _error_code(error: Exception) -> str:

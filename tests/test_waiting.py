@@ -1,0 +1,307 @@
+"""The product's Kubernetes client (cluster.py) against the Kubernetes API test server, in one
+process: waiting for the written generation, failing fast, 410 recovery, a deadline that holds
+when the server hangs or restarts, field conflicts, undeclared fields and the kubeconfig."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from servers.k8s_api import CRD_DIR, KubeApiServer, crd_available
+
+from kserve_predictor.cluster import Cluster, ClusterSettings, NotReady, ReadyTimeout, connect
+from kserve_predictor.errors import UsageError
+
+NS, NAME = "default", "iris"
+needs_crd = pytest.mark.skipif(not crd_available(), reason=f"no KServe CRD in {CRD_DIR}")
+
+
+@pytest.fixture
+def server() -> Iterator[KubeApiServer]:
+    with KubeApiServer(history_size=5) as srv:
+        yield srv
+
+
+def client(server: KubeApiServer, tmp_path: Path, **settings: Any) -> Cluster:
+    kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
+    return connect(ClusterSettings(str(kubeconfig), retry_seconds=5, **settings))
+
+
+def manifest(**model: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {"name": NAME, "namespace": NS},
+        "spec": {
+            "predictor": {
+                "model": {
+                    "modelFormat": {"name": "sklearn"},
+                    "storageUri": "s3://models/iris/",
+                    "resources": {"limits": {"memory": "2Gi"}},
+                    **model,
+                }
+            }
+        },
+    }
+
+
+def ready(generation: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "observedGeneration": generation,
+        "url": f"http://{NAME}.{NS}.example.com",
+        "conditions": [{"type": "Ready", "status": "True"}],
+        **extra,
+    }
+
+
+def later(seconds: float, action: Callable[[], Any]) -> threading.Thread:
+    def run() -> None:
+        time.sleep(seconds)
+        action()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_waits_for_the_generation_it_wrote(server: KubeApiServer, tmp_path: Path) -> None:
+    cluster = client(server, tmp_path)
+    first = cluster.apply(manifest())["metadata"]["generation"]
+    server.update_status("inferenceservices", NS, NAME, ready(first))
+    second = cluster.apply(manifest(runtimeVersion="1.5.3"))["metadata"]["generation"]
+    assert second == first + 1
+    # Ready=True, but for the previous spec: not done
+    with pytest.raises(ReadyTimeout, match=f"has not processed generation {second}"):
+        cluster.wait_ready(NS, NAME, second, timeout=2, poll=1)
+    later(0.5, lambda: server.update_status("inferenceservices", NS, NAME, ready(second)))
+    isvc = cluster.wait_ready(NS, NAME, second, timeout=20, poll=1)
+    assert isvc["status"]["observedGeneration"] == second
+
+
+def test_a_terminal_status_fails_with_its_cause(server: KubeApiServer, tmp_path: Path) -> None:
+    cluster = client(server, tmp_path)
+    generation = cluster.apply(manifest())["metadata"]["generation"]
+    message = "No runtime found to support predictor with model type: sklearn and protocol v2"
+    status = {
+        "observedGeneration": generation,
+        "conditions": [{"type": "Ready", "status": "False", "reason": "NoSupportingRuntime"}],
+        "modelStatus": {
+            "transitionStatus": "InvalidSpec",
+            "lastFailureInfo": {"reason": "NoSupportingRuntime", "message": message},
+        },
+    }
+    later(0.3, lambda: server.update_status("inferenceservices", NS, NAME, status))
+    with pytest.raises(NotReady) as failed:
+        cluster.wait_ready(NS, NAME, generation, timeout=30, poll=1)
+    assert f"{NS}/{NAME} failed: NoSupportingRuntime: {message}" in str(failed.value)
+
+
+def test_410_resumes_from_a_fresh_list(server: KubeApiServer, tmp_path: Path) -> None:
+    cluster = client(server, tmp_path)
+    generation = cluster.apply(manifest())["metadata"]["generation"]
+    found: dict[str, Any] = {}
+    waiter = threading.Thread(
+        target=lambda: found.update(cluster.wait_ready(NS, NAME, generation, timeout=30, poll=3)),
+        daemon=True,
+    )
+    waiter.start()
+    assert server.wait_for_watches(1)
+    watches_before = len(watches(server))
+    for i in range(10):  # more changes than the server's history keeps: the version expires
+        server.put_object("secrets", {"metadata": {"name": f"s{i}", "namespace": NS}})
+    server.drop_watches()  # the stream ends; the client resumes from its (now expired) version
+    deadline = time.monotonic() + 10
+    while len(watches(server)) < watches_before + 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server.update_status("inferenceservices", NS, NAME, ready(generation))
+    waiter.join(timeout=20)
+    assert found["status"]["observedGeneration"] == generation
+    requests = server.requests
+    lists = [
+        i
+        for i, r in enumerate(requests)
+        if r.path.endswith("/inferenceservices") and not r.query.get("watch")
+    ]
+    assert len(lists) == 2  # the first list, and one after the 410; no GET → watch → 410 loop
+    after = [r for r in requests[lists[1] + 1 :] if r.query.get("watch")]
+    list_version = int(after[0].query["resourceVersion"])
+    assert list_version >= server.resource_version - 1  # the list's version, not the object's
+    assert len(watches(server)) <= watches_before + 3
+
+
+def watches(server: KubeApiServer) -> list[Any]:
+    return [r for r in server.requests if r.query.get("watch") in ("true", "True", "1")]
+
+
+def test_the_deadline_holds_when_the_api_server_hangs(
+    server: KubeApiServer, tmp_path: Path
+) -> None:
+    cluster = client(server, tmp_path)
+    generation = cluster.apply(manifest())["metadata"]["generation"]
+    later(0.5, server.freeze)
+    started = time.monotonic()
+    with pytest.raises(ReadyTimeout, match="not ready after 3 s"):
+        cluster.wait_ready(NS, NAME, generation, timeout=3, poll=10)
+    assert time.monotonic() - started < 3 + 5  # the deadline, the last diagnosis, and slack
+    server.thaw()
+
+
+def test_an_api_server_restart_is_ridden_out(tmp_path: Path) -> None:
+    from conftest import free_port
+
+    server = KubeApiServer(port=free_port())  # the same address after the restart
+    server.start()
+    cluster = client(server, tmp_path)
+    generation = cluster.apply(manifest())["metadata"]["generation"]
+    found: dict[str, Any] = {}
+    errors: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            found.update(cluster.wait_ready(NS, NAME, generation, timeout=30, poll=1))
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    waiter = threading.Thread(target=wait, daemon=True)
+    waiter.start()
+    assert server.wait_for_watches(1)
+    server.stop()  # watches, pod checks and lists now meet refused connections
+    time.sleep(2.5)
+    server.start()
+    server.update_status("inferenceservices", NS, NAME, ready(generation))
+    waiter.join(timeout=30)
+    server.stop()
+    assert not errors, errors
+    assert found["status"]["observedGeneration"] == generation
+
+
+def test_connect_keeps_the_urllib3_log_level(server: KubeApiServer, tmp_path: Path) -> None:
+    urllib3_log = logging.getLogger("urllib3")
+    before = urllib3_log.level
+    urllib3_log.setLevel(logging.ERROR)
+    try:
+        cluster = client(server, tmp_path)
+        assert urllib3_log.level == logging.ERROR  # Configuration() would reset it to WARNING
+        assert cluster.api.configuration.retries is False  # our policy retries, not urllib3
+    finally:
+        urllib3_log.setLevel(before)
+
+
+def test_the_kubeconfig_context_chooses_the_namespace(
+    server: KubeApiServer, tmp_path: Path
+) -> None:
+    doc = server.kubeconfig()
+    doc["contexts"] = [
+        {"name": "a", "context": {"cluster": "test", "user": "test", "namespace": "team-a"}},
+        {"name": "b", "context": {"cluster": "test", "user": "test", "namespace": "team-b"}},
+        {"name": "c", "context": {"cluster": "test", "user": "test"}},
+    ]
+    doc["current-context"] = "a"
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(doc))
+    assert connect(ClusterSettings(str(path))).default_namespace == "team-a"
+    assert connect(ClusterSettings(str(path), context="b")).default_namespace == "team-b"
+    assert connect(ClusterSettings(str(path), context="c")).default_namespace == "default"
+    with pytest.raises(
+        UsageError, match=r"--context 'x' is not in the kubeconfig \(contexts: a, b, c\)"
+    ):
+        connect(ClusterSettings(str(path), context="x"))
+
+
+def test_a_field_another_manager_set_is_a_conflict_unless_forced(
+    server: KubeApiServer, tmp_path: Path
+) -> None:
+    cluster = client(server, tmp_path)
+    cluster.apply(manifest())
+    # someone's `kubectl apply --server-side --force-conflicts` of a memory limit
+    theirs = manifest()
+    theirs["spec"]["predictor"]["model"]["resources"]["limits"]["memory"] = "3Gi"
+    cluster.api.call_api(
+        f"/apis/serving.kserve.io/v1beta1/namespaces/{NS}/inferenceservices/{NAME}",
+        "PATCH",
+        query_params=[("fieldManager", "kubectl"), ("force", "true")],
+        header_params={"Content-Type": "application/apply-patch+yaml"},
+        body=theirs,
+        auth_settings=["BearerToken"],
+        response_types_map={200: "object"},
+    )
+    for dry_run in (True, False):
+        with pytest.raises(UsageError) as conflict:
+            cluster.apply(manifest(), dry_run=dry_run)
+        assert str(conflict.value) == (
+            f"cannot {'check' if dry_run else 'apply'} InferenceService {NS}/{NAME}: "
+            '.spec.predictor.model.resources.limits.memory (managed by "kubectl") changed by '
+            "someone else; pass --force (FUSEML_FORCE=true) to take the field over, or change "
+            "it back"
+        )
+    memory = lambda: server.get_object("inferenceservices", NS, NAME)["spec"]["predictor"][  # noqa: E731
+        "model"
+    ]["resources"]["limits"]["memory"]
+    assert memory() == "3Gi"
+    conflicts = [r for r in server.requests if r.status == 409]
+    assert len(conflicts) == 2  # a conflict is not retried
+    cluster.apply(manifest(), force=True)
+    assert memory() == "2Gi"
+
+
+@needs_crd
+def test_a_field_the_installed_crd_lacks_is_bad_input_at_once(
+    tmp_path: Path,
+) -> None:
+    crds = tmp_path / "crd"
+    shutil.copytree(CRD_DIR, crds)
+    path = crds / "serving.kserve.io_inferenceservices.yaml"
+    crd = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    model = schema["properties"]["spec"]["properties"]["predictor"]["properties"]["model"]
+    del model["properties"]["protocolVersion"]  # an older KServe
+    path.write_text(yaml.dump(crd, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper)))
+    with KubeApiServer(crd_dir=crds) as server:
+        cluster = client(server, tmp_path)
+        cluster.apply(manifest(), dry_run=True)  # what the CRD declares still applies
+        started = time.monotonic()
+        with pytest.raises(UsageError) as undeclared:
+            cluster.apply(manifest(protocolVersion="v2"), dry_run=True)
+        assert time.monotonic() - started < 2  # not retried
+        assert str(undeclared.value).startswith(
+            f"cannot check InferenceService {NS}/{NAME}: the installed KServe CRD does not "
+            "declare .spec.predictor.model.protocolVersion; upgrade KServe"
+        )
+        assert server.list_objects("inferenceservices") == []
+
+
+def test_failing_watches_back_off(server: KubeApiServer, tmp_path: Path) -> None:
+    cluster = client(server, tmp_path)
+    generation = cluster.apply(manifest())["metadata"]["generation"]
+    # an API server in trouble: every watch fails (a list still answers)
+    server.fail_next("GET", "/inferenceservices", 503, times=10_000, watch=True)
+    with pytest.raises(ReadyTimeout):
+        cluster.wait_ready(NS, NAME, generation, timeout=4, poll=1)
+    failed = [r for r in server.requests if r.status == 503 and r.query.get("watch")]
+    # 0.25-0.5 s, 0.5-1 s, 1-2 s, ...: a handful of attempts in 4 s, not one every few ms
+    assert 2 <= len(failed) <= 8, len(failed)
+
+
+def test_context_flag_and_namespace_in_the_cli(server: KubeApiServer, tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    doc = server.kubeconfig()
+    doc["contexts"][0]["context"]["namespace"] = "team-a"
+    path = tmp_path / "team-a.kubeconfig"
+    path.write_text(yaml.safe_dump(doc))
+    server.add_namespace("team-a")
+    cluster = client(server, tmp_path)
+    cluster.apply({**manifest(), "metadata": {"name": NAME, "namespace": "team-a"}})
+    env = {"KUBECONFIG": str(path)}
+    unknown = run_cli("status", NAME, "--target", "kserve", "--context", "x", env=env)
+    assert unknown.code == 2
+    assert "--context 'x' is not in the kubeconfig (contexts: test)" in unknown.stderr
+    found = run_cli("status", NAME, "--target", "kserve", "--context", "test", env=env)
+    assert f"{NAME} (team-a)" in found.stdout, found.stderr  # the context's namespace
