@@ -352,6 +352,34 @@ class Cluster:
                         reasons.append(f"{container.get('name')}: {reason} {message}".strip())
         return "; ".join(reasons) or None
 
+    def list_runtimes(self, namespace: str) -> tuple[list[dict[str, Any]], list[str]]:
+        """The namespace's ServingRuntimes and the cluster's ClusterServingRuntimes, each with
+        its kind set; and the kinds this identity may not list (or the cluster does not serve)."""
+        from kubernetes.client.exceptions import ApiException
+
+        found: list[dict[str, Any]] = []
+        unreadable: list[str] = []
+        base = f"/apis/{GROUP}/v1alpha1"
+        for kind, path in (
+            ("ServingRuntime", f"{base}/namespaces/{namespace}/servingruntimes"),
+            ("ClusterServingRuntime", f"{base}/clusterservingruntimes"),
+        ):
+
+            def read(path: str = path) -> Any:
+                try:
+                    return self._call("GET", path)
+                except ApiException as e:
+                    if e.status in (401, 403, 404):
+                        return None
+                    raise
+
+            listed = self._retrying(f"list {kind}s", read)
+            if listed is None:
+                unreadable.append(kind)
+                continue
+            found += [{**item, "kind": kind} for item in listed.get("items") or []]
+        return found, unreadable
+
 
 def readiness(isvc: dict[str, Any], generation: int) -> bool | str:
     """True when Ready for ``generation``; a failure description when it never will be; else
@@ -418,31 +446,3 @@ def api_error(what: str, error: Any, host: str) -> KservePredictorError:
             f"cannot {what}: {message or 'not found'}; is KServe installed on this cluster?"
         )
     return ClusterError(f"cannot {what}: Kubernetes API answered {status} {message}".strip())
-
-    def list_runtimes(self, namespace: str) -> tuple[list[dict[str, Any]], list[str]]:
-        """The namespace's ServingRuntimes and the cluster's ClusterServingRuntimes, each with
-        its kind set; and the kinds this identity may not list (or the cluster does not serve)."""
-        from kubernetes.client.exceptions import ApiException
-
-        found: list[dict[str, Any]] = []
-        unreadable: list[str] = []
-        base = f"/apis/{GROUP}/v1alpha1"
-        for kind, path in (
-            ("ServingRuntime", f"{base}/namespaces/{namespace}/servingruntimes"),
-            ("ClusterServingRuntime", f"{base}/clusterservingruntimes"),
-        ):
-
-            def read(path: str = path) -> Any:
-                try:
-                    return self._call("GET", path)
-                except ApiException as e:
-                    if e.status in (401, 403, 404):
-                        return None
-                    raise
-
-            listed = self._retrying(f"list {kind}s", read)
-            if listed is None:
-                unreadable.append(kind)
-                continue
-            found += [{**item, "kind": kind} for item in listed.get("items") or []]
-        return found, unreadable

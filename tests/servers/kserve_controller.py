@@ -122,7 +122,11 @@ class KServeController:
         model = isvc["spec"]["predictor"]["model"]
         fmt = model["modelFormat"]["name"]
         protocol = model.get("protocolVersion") or "v1"
-        runtime = select_runtime(self.runtimes, fmt, protocol, model.get("runtime"))
+        stored = self.api.list_objects("servingruntimes", namespace) + self.api.list_objects(
+            "clusterservingruntimes"
+        )
+        runtimes = [r for r in stored if not r["spec"].get("disabled")] if stored else self.runtimes
+        runtime = select_runtime(runtimes, fmt, protocol, model.get("runtime"))
         if runtime is None:
             self._fail(
                 namespace,
