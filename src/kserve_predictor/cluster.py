@@ -354,7 +354,8 @@ class Cluster:
 
     def list_runtimes(self, namespace: str) -> tuple[list[dict[str, Any]], list[str]]:
         """The namespace's ServingRuntimes and the cluster's ClusterServingRuntimes, each with
-        its kind set; and the kinds this identity may not list (or the cluster does not serve)."""
+        its kind set; and the kinds that could not be listed, as ``Kind:403`` (no permission) or
+        ``Kind:404`` (the cluster does not serve the ServingRuntime API)."""
         from kubernetes.client.exceptions import ApiException
 
         found: list[dict[str, Any]] = []
@@ -370,12 +371,12 @@ class Cluster:
                     return self._call("GET", path)
                 except ApiException as e:
                     if e.status in (401, 403, 404):
-                        return None
+                        return {"denied": e.status}
                     raise
 
             listed = self._retrying(f"list {kind}s", read)
-            if listed is None:
-                unreadable.append(kind)
+            if "denied" in listed:
+                unreadable.append(f"{kind}:{404 if listed['denied'] == 404 else 403}")
                 continue
             found += [{**item, "kind": kind} for item in listed.get("items") or []]
         return found, unreadable

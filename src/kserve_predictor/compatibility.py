@@ -420,8 +420,21 @@ def check(
     runtime_version: str | None,
     explicit_version: bool,
     declared: RuntimeLibraries | None = None,
+    source: str = "defaults",
 ) -> Verdict:
     """The verdict for serving the model with ``engine`` on the selected runtime."""
+    if selection is None and source == "unknown":
+        return Verdict(
+            WARNING,
+            None,
+            None,
+            (
+                "the cluster serves no ServingRuntime API (KServe < 0.8): its runtime images and "
+                "their libraries are unknown",
+            ),
+            runtime_version,
+            source,
+        )
     if selection is None:
         return Verdict(
             INCOMPATIBLE,

@@ -219,7 +219,9 @@ def _check_compatibility(
     objects, unreadable = cluster.list_runtimes(settings.namespace)
     runtimes = [ServingRuntime.from_object(o) for o in objects]
     source = "cluster"
-    if "ClusterServingRuntime" in unreadable:
+    if "ClusterServingRuntime:404" in unreadable:
+        source = "unknown"  # no ServingRuntime API: an old KServe, runtimes set in its configmap
+    elif "ClusterServingRuntime:403" in unreadable:
         log.warning(
             "cannot list ClusterServingRuntimes (grant list as in deploy/rbac.yaml): assuming "
             "KServe's default runtimes"

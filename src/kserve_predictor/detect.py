@@ -131,6 +131,7 @@ def detect(
             explicit_version,
             bool(explicit_version),
             declared,
+            runtime_source,
         )
 
     verdict = verdict_for(engine)
