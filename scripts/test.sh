@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
+bash scripts/runtime-envs.sh  # the stock-runtime environments of the compatibility tests
 .venv/bin/python -m pytest "$@"

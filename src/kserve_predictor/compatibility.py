@@ -227,14 +227,24 @@ def numpy_generator(ctx: Context) -> list[Finding]:
 
 
 def pyfunc_python(ctx: Context) -> list[Finding]:
-    """A python_model class pickled by value under another Python minor fails to unpickle
-    ("code expected at most 16 arguments, got 18"); a class imported from code_paths is pickled
-    by reference and loads."""
+    """A class pickled by value (a pyfunc's python_model, a cloudpickled custom estimator) under
+    another Python minor fails to unpickle ("code expected at most 16 arguments, got 18"); a
+    class imported from code_paths is pickled by reference and loads."""
     trained, served = _v(ctx.needs.version("python")), _v(ctx.libraries.version("python"))
-    if ctx.engine != "mlflow" or ctx.info.format != PYFUNC or not trained or not served:
+    if ctx.engine != "mlflow" or not trained or not served or _minor(trained) == _minor(served):
         return []
-    if _minor(trained) == _minor(served):
-        return []
+    by_value = "cloudpickle" in (ctx.needs.pickle_refs or frozenset())
+    if ctx.info.format != PYFUNC:
+        if not by_value:
+            return []
+        return [
+            Finding(
+                INCOMPATIBLE,
+                f"the pickle holds classes pickled by value under Python {trained}, which "
+                f"Python {served} in {ctx.image} cannot load; define them in a module passed "
+                "as code_paths",
+            )
+        ]
     if ctx.needs.code_paths:
         return [
             Finding(

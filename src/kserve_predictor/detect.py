@@ -136,7 +136,9 @@ def detect(
 
     verdict = verdict_for(engine)
     choice = None
-    if (predictor or AUTO).strip().lower() == AUTO and verdict.status not in SERVABLE:
+    # An explicit runtime version is a tag of the default engine's runtime: no switching then.
+    auto = (predictor or AUTO).strip().lower() == AUTO and not explicit_version
+    if auto and verdict.status not in SERVABLE:
         engine, verdict, choice = _prefer_servable(info, engine, verdict, verdict_for)
     version = explicit_version or verdict.runtime_version
     return Detection(location, info, engine, version, None, verdict, needs, choice)
