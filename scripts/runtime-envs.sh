@@ -31,7 +31,8 @@ build sklearnserver scikit-learn==1.5.2 joblib==1.5.3 numpy==2.4.4 scipy==1.17.1
 build xgbserver xgboost-cpu==2.1.4 numpy==2.2.4 scipy==1.17.1 \
   pandas==2.3.3 python-dateutil==2.9.0.post0 pytz==2025.2 tzdata==2025.2 six==1.17.0
 # kserve/lgbserver:v0.14.0 … v0.20.0: Python 3.11, lightgbm 4.6.0, numpy 2.2.4.
-build lgbserver lightgbm==4.6.0 numpy==2.2.4 scipy==1.17.1
+build lgbserver lightgbm==4.6.0 numpy==2.2.4 scipy==1.17.1 \
+  pandas==2.3.3 python-dateutil==2.9.0.post0 pytz==2025.2 tzdata==2025.2 six==1.17.0
 # nvcr.io/nvidia/tritonserver:23.05-py3: ONNX Runtime 1.15 (1.15.1 is the nearest wheel).
 build triton-23.05 onnxruntime==1.15.1 numpy==1.26.4 protobuf==4.25.8 flatbuffers==25.2.10 \
   coloredlogs==15.0.1 humanfriendly==10.0 packaging==24.2 sympy==1.14.0 mpmath==1.3.0

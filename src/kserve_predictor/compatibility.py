@@ -184,8 +184,7 @@ def sklearn_custom_code(ctx: Context) -> list[Finding]:
             Finding(
                 INCOMPATIBLE,
                 f"the pickle holds cloudpickle by-value objects and {ctx.image} has no "
-                "cloudpickle; define custom classes in an importable module, or use "
-                "--predictor mlflow",
+                "cloudpickle; define custom classes in a module installed in the runtime image",
             )
         )
     return found
