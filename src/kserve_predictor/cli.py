@@ -119,7 +119,8 @@ def _human_compatibility(d: dict[str, Any]) -> list[str]:
     c = d.get("compatibility")
     if not c:
         return []
-    where = "this cluster" if c["source"].startswith("cluster") else "KServe's default runtimes"
+    source = d.get("runtime_source") or "defaults"
+    where = "this cluster" if source.startswith("cluster") else "KServe's v0.20.0 default runtimes"
     lines = [
         f"runtime:          {c['runtime'] or 'none'} ({c['image'] or 'no image'}; from {where})",
         f"compatibility:    {c['status']}",

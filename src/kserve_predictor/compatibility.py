@@ -57,7 +57,6 @@ class Verdict:
             "status": self.status,
             "problems": list(self.problems),
             "runtime_version": self.runtime_version,
-            "source": self.source,
         }
 
     def summary(self) -> str:

@@ -61,6 +61,7 @@ class Detection:
             },
             "input_example": info.input_example,
             "compatibility": self.compatibility.as_dict() if self.compatibility else None,
+            "runtime_source": self.compatibility.source if self.compatibility else None,
             "choice": self.choice,
         }
 
