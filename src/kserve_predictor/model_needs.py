@@ -4,7 +4,8 @@ Sources: the MLmodel's library versions, ``requirements.txt`` pins, ``python_env
 ``code/`` folder (MLflow ``code_paths``), and a few bytes of the model file itself, read by
 ranged reads and never unpickled or executed: the ONNX IR version (field 1 at the start of the
 protobuf), the XGBoost objective (in the last few KiB of its JSON/UBJ file), and the class names
-a pickle references (a byte search of pickles up to PICKLE_SCAN_MAX_BYTES).
+a pickle references (a byte search of its first PICKLE_HEAD_BYTES: a pickle names each class
+where it first uses it, so the estimators of a small model all appear there).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from .engines.base import pinned_version
+from .engines.tensorflow import TENSORFLOW_PACKAGES
 from .mlmodel import MLMODEL_MAX_BYTES, ONNX, XGBOOST, ModelInfo
 from .modelurl import ModelLocation
 
-PICKLE_SCAN_MAX_BYTES = 32 * 1024 * 1024
+PICKLE_HEAD_BYTES = 1024 * 1024
 _XGBOOST_TAIL_BYTES = 8192
 _XGBOOST_OBJECTIVE = re.compile(rb"(reg|binary|multi|rank|count|survival):[a-z_]+")
 # Names whose presence in a pickle's byte stream changes what a runtime can load.
@@ -40,7 +43,8 @@ class ModelNeeds:
     code_paths: bool = False
     """The model ships Python code (MLflow code_paths, the code/ folder)."""
     pickle_refs: frozenset[str] | None = None
-    """Which of _PICKLE_MARKERS the model's pickle mentions; None when it was not scanned."""
+    """Which of _PICKLE_MARKERS the model's pickle mentions; None when it was not scanned whole
+    (larger than PICKLE_HEAD_BYTES, and no marker in its head): then the rules assume the worst."""
     onnx_ir_version: int | None = None
     xgboost_objective: str | None = None
 
@@ -68,8 +72,10 @@ def read_needs(location: ModelLocation, info: ModelInfo) -> ModelNeeds:
         elif info.format == XGBOOST:
             start = max(size - _XGBOOST_TAIL_BYTES, 0)
             xgb_objective = xgboost_objective(location.store.read_range(key, start, size - start))
-        elif info.serialization in ("pickle", "cloudpickle") and size <= PICKLE_SCAN_MAX_BYTES:
-            pickle_refs = pickle_references(location.store.read_range(key, 0, size))
+        elif info.serialization in ("pickle", "cloudpickle"):
+            head = location.store.read_range(key, 0, min(size, PICKLE_HEAD_BYTES))
+            found = pickle_references(head)
+            pickle_refs = found if found or size <= PICKLE_HEAD_BYTES else None
     return ModelNeeds(
         needs.versions,
         needs.requirements,
@@ -94,9 +100,9 @@ def describe_needs(info: ModelInfo, python_env: str = "") -> ModelNeeds:
         pinned = [s.version for s in requirement.specifier if s.operator in ("==", "===")]
         if pinned and name not in versions:
             versions[name] = pinned[0]
-    for alias in ("tensorflow-cpu", "tensorflow-intel", "tensorflow-macos"):
-        if alias in versions and "tensorflow" not in versions:
-            versions["tensorflow"] = versions[alias]
+    tensorflow = pinned_version(info.requirements, TENSORFLOW_PACKAGES)
+    if tensorflow:
+        versions["tensorflow"] = tensorflow
     try:
         env = yaml.safe_load(python_env) if python_env else None
     except yaml.YAMLError:
