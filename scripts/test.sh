@@ -9,4 +9,5 @@ if [ ! -f .wheelhouse/roman-4.2-py3-none-any.whl ]; then
   .venv/bin/python -m pip download --quiet --disable-pip-version-check --no-deps \
     --only-binary=:all: --dest .wheelhouse roman==4.2
 fi
+bash scripts/runtime-envs.sh  # the stock-runtime environments of the compatibility tests
 .venv/bin/python -m pytest "$@"

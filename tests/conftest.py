@@ -275,6 +275,21 @@ class Cluster:
     missing_images: set[str]
 
 
+SIMULATED_TAG = "simulated"
+
+
+def seed_simulated_runtimes(api: Any) -> None:
+    """KServe's release ClusterServingRuntimes, stored in the API server as a real install has
+    them, with the image tag ``simulated``: the simulation serves with this environment's
+    libraries, which are no stock image's, so the compatibility check must call them unknown."""
+    from servers.kserve_controller import load_runtimes
+
+    for runtime in load_runtimes():
+        container = runtime["spec"]["containers"][0]
+        container["image"] = container["image"].rsplit(":", 1)[0] + ":" + SIMULATED_TAG
+        api.put_object("clusterservingruntimes", runtime)
+
+
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     """The Kubernetes API test server with the KServe controller simulation attached."""
@@ -286,6 +301,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     missing: set[str] = set()
     api = KubeApiServer(namespaces=("default", "fuseml-workloads"))
     api.start()
+    seed_simulated_runtimes(api)
     runtimes = LocalRuntimes()
     controller = KServeController(
         api, runtimes, image_exists=lambda image: image not in missing

@@ -442,10 +442,9 @@ def rbac() -> list[dict]:
 
 
 def test_rbac_has_only_namespaced_objects(rbac: list[dict]) -> None:
-    kinds = [d["kind"] for d in rbac]
-    assert "ClusterRole" not in kinds and "ClusterRoleBinding" not in kinds
+    kinds = [d["kind"] for d in rbac if not d["kind"].startswith("Cluster")]
     assert sorted(kinds) == ["Role", "RoleBinding", "ServiceAccount"]
-    namespaces = {d["metadata"].get("namespace") for d in rbac}
+    namespaces = {d["metadata"].get("namespace") for d in rbac if d["kind"] in kinds}
     assert len(namespaces) == 1 and None not in namespaces, namespaces
     (sa,) = [d for d in rbac if d["kind"] == "ServiceAccount"]
     assert sa["metadata"]["name"] == "fuseml-kserve-predictor"
@@ -467,6 +466,20 @@ def test_rbac_rules_are_plain_and_namespaced(rbac: list[dict]) -> None:
             for resource in rule["resources"]:
                 granted.setdefault((group, resource), set()).update(rule["verbs"])
     assert ("", "namespaces") not in granted
+
+
+def test_the_only_cluster_grant_is_listing_cluster_serving_runtimes(rbac: list[dict]) -> None:
+    (role,) = [d for d in rbac if d["kind"] == "ClusterRole"]
+    assert role["rules"] == [
+        {
+            "apiGroups": ["serving.kserve.io"],
+            "resources": ["clusterservingruntimes"],
+            "verbs": ["list"],
+        }
+    ]
+    (binding,) = [d for d in rbac if d["kind"] == "ClusterRoleBinding"]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert {s["kind"] for s in binding["subjects"]} == {"ServiceAccount"}
 
 
 def test_rbac_binding_binds_the_role_to_service_accounts_only(rbac: list[dict]) -> None:

@@ -84,7 +84,12 @@ def _location(url: str, redactor: Redactor) -> Any:
 def cmd_detect(args: argparse.Namespace, redactor: Redactor) -> int:
     from .detect import detect
 
-    detection = detect(_location(args.model_url, redactor), args.predictor, args.runtime_version)
+    detection = detect(
+        _location(args.model_url, redactor),
+        args.predictor,
+        args.runtime_version,
+        runtime_libraries=args.runtime_libraries,
+    )
     data = detection.as_dict()
     _emit(args, redactor, data, _human_detection(data))
     return 0
@@ -105,8 +110,25 @@ def _human_detection(d: dict[str, Any]) -> str:
             f"libraries:        {versions or 'not recorded'}",
             f"signature:        {len(d['signature']['inputs'])} inputs, {len(d['signature']['outputs'])} outputs",
             f"input example:    {'yes' if d['input_example'] else 'no'}",
+            *_human_compatibility(d),
         ]
     )
+
+
+def _human_compatibility(d: dict[str, Any]) -> list[str]:
+    c = d.get("compatibility")
+    if not c:
+        return []
+    source = d.get("runtime_source") or "defaults"
+    where = "this cluster" if source.startswith("cluster") else "KServe's v0.20.0 default runtimes"
+    lines = [
+        f"runtime:          {c['runtime'] or 'none'} ({c['image'] or 'no image'}; from {where})",
+        f"compatibility:    {c['status']}",
+    ]
+    lines += [f"  - {problem}" for problem in c["problems"]]
+    if d.get("choice"):
+        lines.append(f"choice:           {d['choice']}")
+    return lines
 
 
 def cmd_convert(args: argparse.Namespace, redactor: Redactor) -> int:
@@ -151,7 +173,8 @@ def _deploy_and_report(args: argparse.Namespace, redactor: Redactor, settings: A
             f"# plan: deploy {settings.model_url} as {result.app_name} in {result.namespace}\n"
             f"# engine {result.engine} (protocol {result.protocol}), spec style {result.spec_style}\n"
             f"# converted layout: {result.storage_uri}\n"
-            "# nothing was written (dry run)\n"
+            + _plan_compatibility(result.compatibility)
+            + "# nothing was written (dry run)\n"
         )
         data = {**result.as_dict(), "manifests": [redacted(m) for m in result.manifests]}
         _emit(args, redactor, data, plan + to_yaml(result.manifests))
@@ -169,6 +192,13 @@ def _deploy_and_report(args: argparse.Namespace, redactor: Redactor, settings: A
         )
     _emit(args, redactor, result.as_dict(), human)
     return 0
+
+
+def _plan_compatibility(c: dict[str, Any] | None) -> str:
+    if not c:
+        return ""
+    line = f"# compatibility: {c['status']} on {c['runtime']} ({c['image']})"
+    return line + "".join(f"\n#   - {p}" for p in c["problems"]) + "\n"
 
 
 def cmd_serve(args: argparse.Namespace, redactor: Redactor) -> int:
@@ -306,6 +336,8 @@ def cmd_deploy(args: argparse.Namespace, redactor: Redactor) -> int:
         k8s_verify_tls=network.k8s_verify_tls and not args.insecure_skip_tls_verify,
         retry_seconds=network.retry_seconds,
         smoke_test=args.smoke_test,
+        runtime_libraries=args.runtime_libraries,
+        allow_incompatible=args.allow_incompatible,
     )
     return _deploy_and_report(args, redactor, settings)
 
@@ -480,6 +512,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="runtime image tag (default: from the model, or the runtime's)",
     )
+    add(
+        "--runtime-libraries",
+        default=None,
+        help="what the runtime image contains, for images the table does not know, "
+        "e.g. 'scikit-learn==1.9.1,numpy==2.4.6'",
+    )
 
     model_only = argparse.ArgumentParser(add_help=False)
     model_only.add_argument(
@@ -589,6 +627,16 @@ def _parser() -> argparse.ArgumentParser:
         help="predictor.model or legacy framework fields (default: probe the cluster)",
     )
     add("--dry-run", action="store_true", help="write nothing; print the plan and the manifests")
+    add(
+        "--runtime-libraries",
+        default=os.environ.get("FUSEML_RUNTIME_LIBRARIES") or None,
+        help="what the runtime image contains, e.g. 'scikit-learn==1.9.1,numpy==2.4.6'",
+    )
+    add(
+        "--allow-incompatible",
+        action="store_true",
+        help="deploy even if the runtime is known not to serve the model correctly",
+    )
     add(
         "--force",
         action="store_true",

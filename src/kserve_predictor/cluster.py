@@ -532,24 +532,34 @@ class Cluster:
             if not token:
                 return items
 
-    def exists(self, kind: str, namespace: str, name: str) -> bool | None:
-        """True/False, or None when this identity may not read it (like namespace_exists)."""
+    def list_runtimes(self, namespace: str) -> tuple[list[dict[str, Any]], list[str]]:
+        """The namespace's ServingRuntimes and the cluster's ClusterServingRuntimes, each with
+        its kind set; and the kinds that could not be listed, as ``Kind:403`` (no permission) or
+        ``Kind:404`` (the cluster does not serve the ServingRuntime API)."""
         from kubernetes.client.exceptions import ApiException
 
-        path = _PATHS[kind].format(namespace=namespace, name=name)
+        found: list[dict[str, Any]] = []
+        unreadable: list[str] = []
+        base = f"/apis/{GROUP}/v1alpha1"
+        for kind, path in (
+            ("ServingRuntime", f"{base}/namespaces/{namespace}/servingruntimes"),
+            ("ClusterServingRuntime", f"{base}/clusterservingruntimes"),
+        ):
 
-        def read(timeout: tuple[float, float]) -> bool | None:
-            try:
-                self._call("GET", path, timeout)
-                return True
-            except ApiException as e:
-                if e.status == 404:
-                    return False
-                if e.status in (401, 403):
-                    return None
-                raise
+            def read(timeout: tuple[float, float], path: str = path) -> Any:
+                try:
+                    return self._call("GET", path, timeout)
+                except ApiException as e:
+                    if e.status in (401, 403, 404):
+                        return {"denied": e.status}
+                    raise
 
-        return self._retrying(f"read {kind} {name}", read)
+            listed = self._retrying(f"list {kind}s", read)
+            if "denied" in listed:
+                unreadable.append(f"{kind}:{404 if listed['denied'] == 404 else 403}")
+                continue
+            found += [{**item, "kind": kind} for item in listed.get("items") or []]
+        return found, unreadable
 
 
 def readiness(isvc: dict[str, Any], generation: int) -> bool | str:

@@ -14,7 +14,7 @@ from .cluster import Cluster, ClusterSettings, connect
 from .convert import ConversionResult, convert
 from .detect import Detection, detect
 from .engines import Engine
-from .errors import FuseMLError, UsageError
+from .errors import FuseMLError, PredictorMismatchError, UsageError
 from .modelurl import ModelLocation, resolve
 from .naming import check_app_name, check_host_names
 from .ownership import ADOPT, refuse_unless_ours
@@ -46,6 +46,8 @@ class DeployResult:
     """Objects whose stored state this run changed."""
     smoke_ms: float | None = None
     """Latency of the smoke test's prediction, when one ran."""
+    compatibility: dict[str, Any] | None = None
+    """The compatibility verdict on the runtime KServe selects."""
 
     def __repr__(self) -> str:
         return masked_repr(self)  # the manifests hold the Secret
@@ -67,6 +69,7 @@ class DeployResult:
             "copied": conversion.copied if conversion else [],
             "skipped": conversion.skipped if conversion else [],
             "smoke_test_ms": None if self.smoke_ms is None else round(self.smoke_ms, 1),
+            "compatibility": self.compatibility,
         }
 
 
@@ -114,6 +117,8 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
     if not settings.namespace:  # the kubeconfig context's namespace, as kubectl uses it
         settings = replace(settings, namespace=cluster.default_namespace)
     _check_namespace(cluster, settings.namespace)
+    detection = _check_compatibility(cluster, settings, location)
+    engine = detection.require_engine()
     style = _spec_style(cluster, settings.spec_style)
     if engine.explicit_runtime and style == manifests.MODEL_STYLE:
         from .runtime.install import require_runtime
@@ -132,6 +137,7 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
         style,
         objects,
         dry_run=settings.dry_run,
+        compatibility=detection.compatibility.as_dict() if detection.compatibility else None,
     )
     if settings.dry_run:
         return result
@@ -234,6 +240,56 @@ def _smoke_test(
     return result.latency_ms
 
 
+def _check_compatibility(
+    cluster: Cluster, settings: DeploySettings, location: ModelLocation
+) -> Detection:
+    """Choose the engine against the runtimes this cluster has (KServe's release defaults when
+    they cannot be listed); stop on ``incompatible`` unless allowed. Writes nothing."""
+    from .compatibility import INCOMPATIBLE, WARNING
+    from .runtime_selection import ServingRuntime, default_runtimes
+
+    objects, unreadable = cluster.list_runtimes(settings.namespace)
+    runtimes = [ServingRuntime.from_object(o) for o in objects]
+    source = "cluster"
+    if "ClusterServingRuntime:404" in unreadable:
+        source = "unknown"  # no ServingRuntime API: an old KServe, runtimes set in its configmap
+    elif "ClusterServingRuntime:403" in unreadable:
+        log.warning(
+            "cannot list ClusterServingRuntimes (grant list as in deploy/rbac.yaml): assuming "
+            "KServe's default runtimes"
+        )
+        runtimes += list(default_runtimes())
+        source = "cluster+defaults" if objects else "defaults"
+    detection = detect(
+        location,
+        settings.predictor,
+        settings.runtime_version,
+        runtimes,
+        source,
+        settings.runtime_libraries,
+    )
+    verdict = detection.compatibility
+    if detection.choice:
+        log.info("%s", detection.choice)
+    if verdict is None or verdict.status in ("ok", "adjusted"):
+        if verdict and verdict.status == "adjusted":
+            log.info("compatibility: %s", verdict.summary())
+        return detection
+    if verdict.status == WARNING:
+        log.warning("compatibility warning on %s: %s", verdict.image, "; ".join(verdict.problems))
+        return detection
+    assert verdict.status == INCOMPATIBLE
+    message = f"{verdict.runtime} ({verdict.image}) cannot serve {location.url} correctly: " + (
+        "; ".join(verdict.problems)
+    )
+    if not settings.allow_incompatible:
+        raise PredictorMismatchError(
+            message + " (--allow-incompatible / FUSEML_ALLOW_INCOMPATIBLE=true deploys anyway)"
+        )
+    log.warning("deploying anyway (--allow-incompatible): %s", message)
+    return detection
+
+
 def _fuseml_client(settings: DeploySettings) -> Any:
     if not settings.fuseml_url:
         return None
@@ -285,12 +341,22 @@ def _manifests(
         limits=limits,
         labels=labels,
         style=style,
+        annotations=_annotations(detection),
     )
     return [
         manifests.secret(app, settings.namespace, settings.s3, labels),
         manifests.service_account(app, settings.namespace, labels),
         manifests.inference_service(spec),
     ]
+
+
+def _annotations(detection: Detection) -> dict[str, str]:
+    verdict = detection.compatibility
+    if verdict is None or detection.needs is None:
+        return {}
+    return manifests.compatibility_annotations(
+        detection.needs.annotations(), verdict.status, verdict.image, verdict.problems
+    )
 
 
 def _storage_uri(isvc: dict[str, Any]) -> str:

@@ -5,11 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .engines import AUTO, Engine, accepting_engines, choose_engine
+from .compatibility import SERVABLE, WARNING, Verdict, check
+from .engines import AUTO, AUTO_ENGINE, ENGINES, Engine, accepting_engines, choose_engine
 from .engines.base import IMAGE_TAG
 from .errors import PredictorMismatchError, UsageError
 from .mlmodel import ModelInfo, read_model
+from .model_needs import ModelNeeds, read_needs
 from .modelurl import ModelLocation
+from .runtime_libraries import parse_declared
+from .runtime_selection import ServingRuntime, default_runtimes, select
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,11 @@ class Detection:
     runtime_version: str | None
     problem: str | None = None
     """Why no engine was chosen, with the fix."""
+    compatibility: Verdict | None = None
+    """Will the runtime KServe selects load the model and answer correctly?"""
+    needs: ModelNeeds | None = None
+    choice: str | None = None
+    """How ``auto`` chose among several engines, when it had to."""
 
     def require_engine(self) -> Engine:
         """The chosen engine, or the error explaining why there is none."""
@@ -51,6 +60,9 @@ class Detection:
                 "outputs": [_spec(s) for s in info.outputs],
             },
             "input_example": info.input_example,
+            "compatibility": self.compatibility.as_dict() if self.compatibility else None,
+            "runtime_source": self.compatibility.source if self.compatibility else None,
+            "choice": self.choice,
         }
 
 
@@ -76,13 +88,20 @@ def check_runtime_version(value: str | None) -> str | None:
 
 
 def detect(
-    location: ModelLocation, predictor: str = "auto", runtime_version: str | None = None
+    location: ModelLocation,
+    predictor: str = "auto",
+    runtime_version: str | None = None,
+    runtimes: list[ServingRuntime] | None = None,
+    runtime_source: str = "defaults",
+    runtime_libraries: str | None = None,
 ) -> Detection:
-    """Read the model's metadata and choose (or check) its engine; writes nothing.
+    """Read the model's metadata, choose (or check) its engine and check it against the runtime
+    KServe will select from ``runtimes`` (default: KServe's release defaults); writes nothing.
 
     An explicit predictor that cannot serve the model raises PredictorMismatchError; with
     ``auto`` the problem is reported in the Detection instead, so ``detect`` can still describe
-    the model.
+    the model. ``auto`` prefers, among the engines that accept the model, the first whose
+    verdict is ok or adjusted.
     """
     explicit_version = check_runtime_version(runtime_version)
     info = read_model(location)
@@ -92,6 +111,60 @@ def detect(
         if (predictor or AUTO).strip().lower() != AUTO:
             raise
         return Detection(location, info, None, explicit_version, problem=str(e))
-    return Detection(
-        location, info, engine, explicit_version or engine.default_runtime_version(info)
+    needs = read_needs(location, info)
+    known = list(default_runtimes()) if runtimes is None else runtimes
+
+    def verdict_for(candidate: Engine) -> Verdict:
+        selection = select(
+            known,
+            candidate.model_format,
+            candidate.protocol,
+            explicit_version,
+            source=runtime_source,
+        )
+        image = selection.image if selection else ""
+        declared = parse_declared(runtime_libraries, image, "--runtime-libraries")
+        return check(
+            candidate.name,
+            info,
+            needs,
+            selection,
+            explicit_version,
+            bool(explicit_version),
+            declared,
+            runtime_source,
+        )
+
+    verdict = verdict_for(engine)
+    choice = None
+    # An explicit runtime version is a tag of the default engine's runtime: no switching then.
+    auto = (predictor or AUTO).strip().lower() == AUTO and not explicit_version
+    if auto and verdict.status not in SERVABLE:
+        engine, verdict, choice = _prefer_servable(info, engine, verdict, verdict_for)
+    version = explicit_version or verdict.runtime_version
+    return Detection(location, info, engine, version, None, verdict, needs, choice)
+
+
+def _prefer_servable(
+    info: ModelInfo, first: Engine, first_verdict: Verdict, verdict_for: Any
+) -> tuple[Engine, Verdict, str | None]:
+    """The first accepting engine whose verdict is ok/adjusted (else one with a warning), and
+    why it was chosen over the default one."""
+    others = [ENGINES[n] for n in accepting_engines(info) if n != AUTO_ENGINE[info.format]]
+    warned: tuple[Engine, Verdict] | None = None
+    for candidate in others:
+        verdict = verdict_for(candidate)
+        if verdict.status in SERVABLE:
+            return candidate, verdict, _because(first, first_verdict, candidate, verdict)
+        if verdict.status == WARNING and warned is None:
+            warned = (candidate, verdict)
+    if warned is not None and first_verdict.status != WARNING:
+        return warned[0], warned[1], _because(first, first_verdict, *warned)
+    return first, first_verdict, None
+
+
+def _because(first: Engine, first_verdict: Verdict, chosen: Engine, verdict: Verdict) -> str:
+    return (
+        f"auto chose {chosen.name} ({verdict.runtime}, {verdict.status}) over {first.name} "
+        f"({first_verdict.runtime}, {first_verdict.status}: {'; '.join(first_verdict.problems)})"
     )

@@ -40,6 +40,8 @@ class ServiceSpec:
     limits: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
     labels: dict[str, str] = field(default_factory=dict)
     style: str = MODEL_STYLE
+    annotations: dict[str, str] = field(default_factory=dict)
+    """InferenceService annotations (trained library versions, compatibility verdict)."""
 
 
 def credentials_name(app: str) -> str:
@@ -105,9 +107,23 @@ def inference_service(spec: ServiceSpec) -> Manifest:
     return {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
-        "metadata": _metadata(spec.name, spec.namespace, spec.labels),
+        "metadata": _metadata(spec.name, spec.namespace, spec.labels, spec.annotations or None),
         "spec": {"predictor": predictor},
     }
+
+
+def compatibility_annotations(
+    trained: dict[str, str], status: str, image: str | None, problems: tuple[str, ...]
+) -> dict[str, str]:
+    """What ``kubectl describe`` should tell later: the model's trained library versions and the
+    compatibility verdict on the runtime image."""
+    annotations = {f"kserve-predictor/trained-{name}": v for name, v in sorted(trained.items())}
+    annotations["kserve-predictor/compatibility"] = status
+    if image:
+        annotations["kserve-predictor/runtime-image"] = image
+    if problems:
+        annotations["kserve-predictor/compatibility-problems"] = "; ".join(problems)
+    return annotations
 
 
 def k8s_resources(app: str) -> list[dict[str, str]]:

@@ -186,6 +186,10 @@ class DeploySettings:
     """How long transient failures of S3, Kubernetes and FuseML are retried."""
     smoke_test: bool = True
     """Send the model's input example to the prediction URL after deploying (when it has one)."""
+    runtime_libraries: str | None = None
+    """What the runtime image contains, for images the table does not know ('numpy==2.2.4,...')."""
+    allow_incompatible: bool = False
+    """Deploy even when the compatibility check says the runtime cannot serve the model."""
 
     def __repr__(self) -> str:
         return masked_repr(self)

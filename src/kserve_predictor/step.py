@@ -54,6 +54,10 @@ def settings_from_env(
         timeout=_seconds(get("FUSEML_TIMEOUT") or "600", "FUSEML_TIMEOUT"),
         force=parse_bool("FUSEML_FORCE", env.get("FUSEML_FORCE"), False),
         smoke_test=parse_bool("FUSEML_SMOKE_TEST", env.get("FUSEML_SMOKE_TEST"), True),
+        runtime_libraries=get("FUSEML_RUNTIME_LIBRARIES") or None,
+        allow_incompatible=parse_bool(
+            "FUSEML_ALLOW_INCOMPATIBLE", env.get("FUSEML_ALLOW_INCOMPATIBLE"), False
+        ),
         fuseml_url=get("FUSEML_SERVER_URL") or DEFAULT_FUSEML_URL,
         fuseml_verify_tls=network.fuseml_verify_tls,
         s3=S3Settings.from_env(env),

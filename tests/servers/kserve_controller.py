@@ -140,9 +140,11 @@ class KServeController:
         model = isvc["spec"]["predictor"]["model"]
         fmt = model["modelFormat"]["name"]
         protocol = model.get("protocolVersion") or "v1"
-        runtime = select_runtime(
-            self.runtimes + self._installed_runtimes(namespace), fmt, protocol, model.get("runtime")
+        stored = self.api.list_objects("servingruntimes", namespace) + self.api.list_objects(
+            "clusterservingruntimes"
         )
+        runtimes = [r for r in stored if not r["spec"].get("disabled")] if stored else self.runtimes
+        runtime = select_runtime(runtimes, fmt, protocol, model.get("runtime"))
         if runtime is None:
             self._fail(
                 namespace,
@@ -212,14 +214,6 @@ class KServeController:
             self._fail(namespace, name, generation, "ModelLoadFailed", str(e)[:500], exit_code=1)
             return
         self._ready(namespace, name, generation, url)
-
-    def _installed_runtimes(self, namespace: str) -> list[dict[str, Any]]:
-        """Runtimes applied to the API server: the namespace's ServingRuntimes and every
-        ClusterServingRuntime (beside KServe's release defaults)."""
-        return [
-            *self.api.list_objects("servingruntimes", namespace),
-            *self.api.list_objects("clusterservingruntimes", None),
-        ]
 
     def _storage_initializer(
         self, namespace: str, isvc: dict[str, Any], uri: str, generation: int

@@ -54,10 +54,6 @@ class Engine:
     def plan(self, info: ModelInfo, model_name: str) -> LayoutPlan:
         raise NotImplementedError
 
-    def default_runtime_version(self, info: ModelInfo) -> str | None:
-        """The runtime image tag to ask for; None leaves the cluster's runtime default."""
-        return None
-
     def served_model_name(self, app_name: str) -> str:
         """The model name in prediction paths: the InferenceService name, or for Triton the
         repository folder, which conversion names after the application too."""

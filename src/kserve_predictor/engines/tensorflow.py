@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from ..mlmodel import KERAS, TENSORFLOW, ModelInfo
-from .base import Engine, LayoutPlan, pinned_version, rename_tree
+from .base import Engine, LayoutPlan, rename_tree
 
 # Both KServe-supported TF servers load SavedModels only; a native Keras file needs re-logging.
 KERAS_FILE_FIX = (
     "log it as a SavedModel with mlflow.keras.log_model(model, ..., save_exported_model=True)"
 )
+# The distributions that pin the TensorFlow a SavedModel was written with (requirements.txt).
 TENSORFLOW_PACKAGES = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel")
 
 
@@ -34,7 +35,3 @@ class TensorflowEngine(Engine):
         assert info.savedmodel_dir is not None
         # TF Serving serves the highest numeric version folder under its model base path.
         return LayoutPlan(copies=rename_tree(list(info.files), info.savedmodel_dir, "1"))
-
-    def default_runtime_version(self, info: ModelInfo) -> str | None:
-        # TF Serving images are tagged with the TensorFlow version they serve.
-        return pinned_version(info.requirements, TENSORFLOW_PACKAGES)

@@ -35,14 +35,14 @@ def install_runtime(
 
 
 def runtime_installed(cluster: Cluster, namespace: str) -> bool | None:
-    """Is the runtime there for InferenceServices in ``namespace``? None: not readable."""
-    namespaced = cluster.exists("ServingRuntime", namespace, NAME)
-    if namespaced:
+    """Is the runtime there for InferenceServices in ``namespace``? None: not readable.
+
+    Listed, not read by name: the compatibility check lists the runtimes anyway, so the step
+    needs one permission (list) for both."""
+    runtimes, unreadable = cluster.list_runtimes(namespace)
+    if any(r.get("metadata", {}).get("name") == NAME for r in runtimes):
         return True
-    cluster_wide = cluster.exists("ClusterServingRuntime", "", NAME)
-    if cluster_wide:
-        return True
-    return None if None in (namespaced, cluster_wide) else False
+    return None if unreadable else False
 
 
 def pyfunc_runtime_available(cluster: Cluster, namespace: str) -> bool:

@@ -41,6 +41,11 @@ class Store(Protocol):
         """
         ...
 
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """``length`` bytes of an object from offset ``start`` (fewer at its end): a ranged read,
+        so that a header or trailer of a model file is read without its weights."""
+        ...
+
     def write(self, key: str, data: bytes) -> None:
         """Create or replace a small object."""
         ...

@@ -57,6 +57,14 @@ class LocalStore:
             )
         return path.read_bytes()
 
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        try:
+            with self._path(key).open("rb") as f:
+                f.seek(max(start, 0))
+                return f.read(max(length, 0))
+        except OSError as e:
+            raise StoreError(f"cannot read {self.describe(key)}: {e.strerror}") from e
+
     def write(self, key: str, data: bytes) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -116,6 +116,18 @@ class S3Store:
                 ) from None
             raise
 
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+        try:
+            answer = self._client.get_object(
+                Bucket=self.bucket, Key=key, Range=f"bytes={max(start, 0)}-{start + length - 1}"
+            )
+        except Exception as e:
+            raise self._fail("read", key, e) from e
+        data: bytes = answer["Body"].read()
+        return data[:length]
+
     def write(self, key: str, data: bytes) -> None:
         self._retrying(
             "write", key, lambda: self._client.put_object(Bucket=self.bucket, Key=key, Body=data)

@@ -1,0 +1,144 @@
+"""What a model needs from the runtime that serves it, read from metadata and file headers only.
+
+Sources: the MLmodel's library versions, ``requirements.txt`` pins, ``python_env.yaml``, the
+``code/`` folder (MLflow ``code_paths``), and a few bytes of the model file itself, read by
+ranged reads and never unpickled or executed: the ONNX IR version (field 1 at the start of the
+protobuf), the XGBoost objective (in the last few KiB of its JSON/UBJ file), and the class names
+a pickle references (a byte search of its first PICKLE_HEAD_BYTES: a pickle names each class
+where it first uses it, so the estimators of a small model all appear there).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import yaml
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from .engines.base import pinned_version
+from .engines.tensorflow import TENSORFLOW_PACKAGES
+from .mlmodel import MLMODEL_MAX_BYTES, ONNX, XGBOOST, ModelInfo
+from .modelurl import ModelLocation
+
+PICKLE_HEAD_BYTES = 1024 * 1024
+_XGBOOST_TAIL_BYTES = 8192
+_XGBOOST_OBJECTIVE = re.compile(rb"(reg|binary|multi|rank|count|survival):[a-z_]+")
+# Names whose presence in a pickle's byte stream changes what a runtime can load.
+_PICKLE_MARKERS = {
+    "cloudpickle": b"cloudpickle",  # by-value classes/functions need cloudpickle to unpickle
+    "LogisticRegression": b"LogisticRegression",
+}
+
+
+@dataclass(frozen=True)
+class ModelNeeds:
+    """The versions a model was trained with and the features of it that constrain runtimes."""
+
+    versions: dict[str, str] = field(default_factory=dict)
+    """Canonical distribution name (and python) → version the model was trained/logged with."""
+    requirements: tuple[str, ...] = ()
+    """Canonical names of the distributions requirements.txt asks for."""
+    code_paths: bool = False
+    """The model ships Python code (MLflow code_paths, the code/ folder)."""
+    pickle_refs: frozenset[str] | None = None
+    """Which of _PICKLE_MARKERS the model's pickle mentions; None when it was not scanned whole
+    (larger than PICKLE_HEAD_BYTES, and no marker in its head): then the rules assume the worst."""
+    onnx_ir_version: int | None = None
+    xgboost_objective: str | None = None
+
+    def version(self, name: str) -> str | None:
+        return self.versions.get(canonicalize_name(name))
+
+    def annotations(self) -> dict[str, str]:
+        """The trained library versions, for the InferenceService's annotations."""
+        return dict(sorted(self.versions.items()))
+
+
+def read_needs(location: ModelLocation, info: ModelInfo) -> ModelNeeds:
+    """Read what the model needs from the store (metadata, headers and trailers only)."""
+    sizes = {location.relative(o.key): o.size for o in location.listing()}
+    python_env = _read_text(location, "python_env.yaml") if "python_env.yaml" in sizes else ""
+    needs = describe_needs(info, python_env)
+    path = info.model_path
+    size = sizes.get(path)
+    onnx_ir = xgb_objective = None
+    pickle_refs = None
+    if size is not None:
+        key = location.key(path)
+        if info.format == ONNX:
+            onnx_ir = onnx_ir_version(location.store.read_range(key, 0, 16))
+        elif info.format == XGBOOST:
+            start = max(size - _XGBOOST_TAIL_BYTES, 0)
+            xgb_objective = xgboost_objective(location.store.read_range(key, start, size - start))
+        elif info.serialization in ("pickle", "cloudpickle"):
+            head = location.store.read_range(key, 0, min(size, PICKLE_HEAD_BYTES))
+            found = pickle_references(head)
+            pickle_refs = found if found or size <= PICKLE_HEAD_BYTES else None
+    return ModelNeeds(
+        needs.versions,
+        needs.requirements,
+        needs.code_paths,
+        pickle_refs,
+        onnx_ir,
+        xgb_objective,
+    )
+
+
+def describe_needs(info: ModelInfo, python_env: str = "") -> ModelNeeds:
+    """The needs that follow from MLmodel, requirements.txt and python_env.yaml (pure)."""
+    versions: dict[str, str] = {canonicalize_name(k): v for k, v in info.library_versions.items()}
+    names = []
+    for line in info.requirements:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue
+        name = canonicalize_name(requirement.name)
+        names.append(name)
+        pinned = [s.version for s in requirement.specifier if s.operator in ("==", "===")]
+        if pinned and name not in versions:
+            versions[name] = pinned[0]
+    tensorflow = pinned_version(info.requirements, TENSORFLOW_PACKAGES)
+    if tensorflow:
+        versions["tensorflow"] = tensorflow
+    try:
+        env = yaml.safe_load(python_env) if python_env else None
+    except yaml.YAMLError:
+        env = None
+    if isinstance(env, dict) and env.get("python"):
+        versions["python"] = str(env["python"])
+    pyfunc = info.flavors.get("python_function", {})
+    code = bool(pyfunc.get("code")) or any(f.startswith("code/") for f in info.files)
+    return ModelNeeds(versions, tuple(names), code)
+
+
+def onnx_ir_version(head: bytes) -> int | None:
+    """ModelProto field 1 (ir_version, a varint): tag byte 0x08, then the varint."""
+    if not head or head[0] != 0x08:
+        return None
+    value, shift = 0, 0
+    for byte in head[1:11]:
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value
+        shift += 7
+    return None
+
+
+def xgboost_objective(tail: bytes) -> str | None:
+    """The learner's objective name, which XGBoost writes near the end of JSON and UBJ files."""
+    at = tail.rfind(b"objective")
+    found = _XGBOOST_OBJECTIVE.search(tail, at if at >= 0 else 0)
+    return found.group(0).decode() if found else None
+
+
+def pickle_references(data: bytes) -> frozenset[str]:
+    """Which marker names a pickle's byte stream contains (a byte search, not an unpickling)."""
+    return frozenset(name for name, marker in _PICKLE_MARKERS.items() if marker in data)
+
+
+def _read_text(location: ModelLocation, name: str) -> str:
+    data = location.store.read(location.key(name), MLMODEL_MAX_BYTES) or b""
+    return data.decode("utf-8", "replace")
