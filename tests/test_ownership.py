@@ -27,7 +27,7 @@ def no_model_servers(request: pytest.FixtureRequest) -> None:
     its storage initializer, but reports Ready without starting a model server (seconds each)."""
     if "cluster" in request.fixturenames:
         cluster = request.getfixturevalue("cluster")
-        cluster.controller.serve = lambda runtime, folder, name, isvc: "http://127.0.0.1:9"
+        cluster.controller.serve = lambda runtime, folder, name, isvc, spec: "http://127.0.0.1:9"
 
 
 def put(cluster: Cluster, plural: str, obj: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -17,24 +18,27 @@ NS = "fuseml-workloads"
 STEP_USER = f"system:serviceaccount:{NS}:staging-triggers-admin"
 
 
-def role_manifest() -> dict:  # type: ignore[type-arg]
+def step_role() -> Any:
+    """deploy/rbac.yaml's Role and its one ClusterRole (bound cluster-wide there)."""
+    from servers.k8s_api import Role
+
     documents = [d for d in yaml.safe_load_all((ROOT / "deploy" / "rbac.yaml").read_text()) if d]
     (role,) = [d for d in documents if d["kind"] == "Role"]
-    return role  # type: ignore[no-any-return]
+    (cluster_role,) = [d for d in documents if d["kind"] == "ClusterRole"]
+    return Role.from_manifest(role, cluster_role)
 
 
 @pytest.fixture
 def rbac_cluster(tmp_path: Path) -> Iterator[Cluster]:
-    """The cluster fixture, with the step's identity bound to deploy/rbac.yaml's Role only."""
-    from servers.k8s_api import KubeApiServer, Role, crd_available
+    """The cluster fixture, with the step's identity bound to deploy/rbac.yaml's Role and
+    ClusterRole only."""
+    from servers.k8s_api import KubeApiServer, crd_available
     from servers.kserve_controller import KServeController
 
     if not crd_available():
         pytest.skip("../shared/kserve/crd/serving.kserve.io_inferenceservices.yaml is absent")
     missing: set[str] = set()
-    api = KubeApiServer(
-        namespaces=("default", NS), user=STEP_USER, role=Role.from_manifest(role_manifest())
-    )
+    api = KubeApiServer(namespaces=("default", NS), user=STEP_USER, role=step_role())
     api.start()
     runtimes = LocalRuntimes()
     controller = KServeController(
@@ -50,8 +54,6 @@ def rbac_cluster(tmp_path: Path) -> Iterator[Cluster]:
 def test_the_role_grants_exactly_what_the_step_uses(
     s3: S3Server, s3_model, rbac_cluster: Cluster, fuseml, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    from servers.k8s_api import Role
-
     cluster, work = rbac_cluster, codeset(tmp_path)
     env = step_env(
         s3, cluster, fuseml, s3_model("sklearn_pickle"), tmp_path / "r", FUSEML_APP_NAME="iris"
@@ -73,7 +75,7 @@ def test_the_role_grants_exactly_what_the_step_uses(
 
     requests = [r for r in cluster.api.requests if r.user_agent.startswith(USER_AGENT)]  # type: ignore[attr-defined]
     used = {access for r in requests if r.status != 403 for access in r.access}
-    granted = Role.from_manifest(role_manifest()).grants()
+    granted = step_role().grants()
     assert used - granted == set(), "the step needs more than deploy/rbac.yaml grants"
     assert granted - used == set(), "deploy/rbac.yaml grants verbs the step never uses"
     refused = {access for r in requests if r.status == 403 for access in r.access}

@@ -73,12 +73,11 @@ def test_the_manifest_never_captures_other_models_and_runs_like_the_stock_server
 
 def test_install_runtime_cluster_wide_then_namespaced_and_idempotent(cluster: Cluster) -> None:
     from kserve_predictor.cluster import ClusterSettings, connect
-    from kserve_predictor.runtime.install import pyfunc_runtime_available, runtime_installed
+    from kserve_predictor.runtime.install import runtime_installed
 
     api = cluster.api
     client = connect(ClusterSettings(str(cluster.kubeconfig)))
     assert runtime_installed(client, "default") is False
-    assert pyfunc_runtime_available(client, "default") is False
 
     done = run_cli("install-runtime", "--kubeconfig", str(cluster.kubeconfig))
     assert done.code == 0, done.stderr
@@ -105,18 +104,17 @@ def test_install_runtime_cluster_wide_then_namespaced_and_idempotent(cluster: Cl
 def test_an_unreadable_cluster_runtime_is_unknown_not_absent(cluster: Cluster) -> None:
     """The step's Role cannot grant cluster-scoped reads: that must not block a deploy."""
     from kserve_predictor.cluster import ClusterSettings, connect
-    from kserve_predictor.runtime.install import pyfunc_runtime_available, runtime_installed
+    from kserve_predictor.runtime.install import runtime_installed
 
     cluster.api.forbidden.add(("get", "clusterservingruntimes"))  # type: ignore[attr-defined]
     client = connect(ClusterSettings(str(cluster.kubeconfig)))
     assert runtime_installed(client, NAMESPACE) is None
-    assert pyfunc_runtime_available(client, NAMESPACE) is True
 
 
 # --- the engine, and the step end to end -----------------------------------------------------
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
-APP = "mlflow-project-01-iris-codeset-mlflow-e2e"
+APP = "mlflow-project-01-iris-codese-cf6621"  # the default name, shortened for its namespace
 
 
 def test_the_inference_service_names_the_runtime() -> None:
@@ -138,15 +136,21 @@ def test_the_inference_service_names_the_runtime() -> None:
         manifests.inference_service(legacy)
 
 
-def test_pyfunc_without_the_runtime_refuses_with_the_install_command(
-    s3: S3Server, s3_model, cluster: Cluster, fuseml, tmp_path: Path, bucket: str
+@pytest.mark.parametrize("predictor", ["pyfunc", "auto"])
+def test_without_the_runtime_the_step_refuses_with_the_install_command(
+    s3: S3Server, s3_model, cluster: Cluster, fuseml, tmp_path: Path, bucket: str, predictor: str
 ) -> None:
+    """A skops model (MLflow's default) has no stock runtime: explicit pyfunc and auto both
+    refuse before any write, naming the install command."""
     url = s3_model("sklearn_skops")
-    env = step_env(s3, cluster, fuseml, url, tmp_path / "r", FUSEML_PREDICTOR="pyfunc")
+    env = step_env(s3, cluster, fuseml, url, tmp_path / "r", FUSEML_PREDICTOR=predictor)
     done = run_cli("run", env=env, cwd=codeset(tmp_path))
-    assert done.code == 2
+    assert done.code == 2, done.stderr
     line = done.stderr.strip().splitlines()[-1]
-    assert line.startswith("error: the kserve-predictor-mlflow runtime is not installed")
+    if predictor == "pyfunc":
+        assert line.startswith("error: the kserve-predictor-mlflow runtime is not installed")
+    else:
+        assert "skops" in line and "kserve-predictor's own runtime" in line
     assert "`kserve-predictor install-runtime`" in line
     # nothing half-made: no objects, no converted layout, no registration
     assert cluster.api.list_objects("inferenceservices", NAMESPACE) == []  # type: ignore[attr-defined]
@@ -157,15 +161,26 @@ def test_pyfunc_without_the_runtime_refuses_with_the_install_command(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("predictor", ["pyfunc", "auto"])
 @pytest.mark.parametrize("model", ["sklearn_skops", "pyfunc"])
 def test_the_step_deploys_with_the_runtime_and_answers_as_mlflow(
-    s3: S3Server, s3_model, cluster: Cluster, fuseml, tmp_path: Path, zoo: Path, model: str
+    s3: S3Server,
+    s3_model,
+    cluster: Cluster,
+    fuseml,
+    tmp_path: Path,
+    zoo: Path,
+    model: str,
+    predictor: str,
 ) -> None:
+    """With the runtime installed, `auto` picks it for what no stock runtime serves correctly
+    (skops sklearn; a custom pyfunc pickled under Python 3.11, which MLServer's 3.10 cannot
+    load), exactly as `--predictor pyfunc` does."""
     from test_runtime import reference
 
     assert run_cli("install-runtime", "--kubeconfig", str(cluster.kubeconfig)).code == 0
     url = s3_model(model)
-    env = step_env(s3, cluster, fuseml, url, tmp_path / "r", FUSEML_PREDICTOR="pyfunc")
+    env = step_env(s3, cluster, fuseml, url, tmp_path / "r", FUSEML_PREDICTOR=predictor)
     done = run_cli("run", env=env, cwd=codeset(tmp_path))
     assert done.code == 0, done.stderr
     prediction_url = done.stdout.strip()
@@ -173,7 +188,8 @@ def test_the_step_deploys_with_the_runtime_and_answers_as_mlflow(
     isvc = cluster.api.get_object("inferenceservices", NAMESPACE, APP)  # type: ignore[attr-defined]
     implementation = isvc["spec"]["predictor"]["model"]
     assert implementation["runtime"] == NAME
-    assert implementation["storageUri"] == f"{url}/kserve/pyfunc/"
+    assert implementation["storageUri"].startswith(f"{url}/kserve/pyfunc-")
+    assert implementation["storageUri"].endswith("/")
     assert fuseml.applications[APP]["url"] == prediction_url
 
     answer = requests.post(prediction_url, json={"instances": ROWS}, timeout=60)

@@ -355,13 +355,10 @@ def _cluster_settings(args: argparse.Namespace) -> Any:
 
 
 def _cluster(args: argparse.Namespace) -> Any:
-    """The cluster of --kubeconfig/--context; --namespace defaults to that context's."""
+    """The cluster of --kubeconfig/--context."""
     from .cluster import connect
 
-    cluster = connect(_cluster_settings(args))
-    if hasattr(args, "namespace") and not isinstance(args.namespace, list):
-        args.namespace = args.namespace or cluster.default_namespace
-    return cluster
+    return connect(_cluster_settings(args))
 
 
 def cmd_status(args: argparse.Namespace, redactor: Redactor) -> int:

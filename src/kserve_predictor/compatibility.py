@@ -420,6 +420,49 @@ def _int(text: str | None) -> int | None:
     return int(text) if text and text.isdigit() else None
 
 
+OWN_RUNTIME_ENGINE = "pyfunc"
+
+
+def own_runtime_verdict(
+    needs: ModelNeeds, selection: Selection | None, runtime_version: str | None, source: str
+) -> Verdict:
+    """kserve-predictor's own runtime installs the model's pinned requirements when it starts,
+    so library skews do not apply; only Python does, because pickles and installed wheels are
+    bound to the interpreter's minor version (the runtime refuses another at start)."""
+    from .runtime.install import INSTALL_COMMAND
+    from .runtime.manifest import IMAGE_PYTHON, NAME
+
+    if selection is None:
+        return Verdict(
+            INCOMPATIBLE,
+            None,
+            None,
+            (
+                f"the {NAME} runtime is not installed in this cluster; install it with `{INSTALL_COMMAND}`",
+            ),
+            runtime_version,
+        )
+    served = ".".join(str(part) for part in IMAGE_PYTHON)
+    trained = _v(needs.version("python"))
+    problems: tuple[str, ...] = ()
+    status = OK
+    if trained and _minor(trained) != IMAGE_PYTHON:
+        status = INCOMPATIBLE
+        problems = (
+            f"the model was logged with Python {trained} and {NAME} runs Python {served}; "
+            f"log it with Python {served}",
+        )
+    return Verdict(
+        status,
+        selection.runtime.name,
+        selection.image,
+        problems,
+        runtime_version,
+        selection.source,
+        {"python": served},
+    )
+
+
 def check(
     engine: str,
     info: ModelInfo,
@@ -431,6 +474,8 @@ def check(
     source: str = "defaults",
 ) -> Verdict:
     """The verdict for serving the model with ``engine`` on the selected runtime."""
+    if engine == OWN_RUNTIME_ENGINE:
+        return own_runtime_verdict(needs, selection, runtime_version, source)
     if selection is None and source == "unknown":
         return Verdict(
             WARNING,

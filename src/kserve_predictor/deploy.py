@@ -83,15 +83,16 @@ def prediction_url(base_url: str, engine: Engine, app_name: str) -> str:
 def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployResult:
     """Deploy the model to KServe; returns when it answers (or raises a typed error)."""
     # 1-2. What the model is and which engine serves it: metadata only.
-    app = check_host_names(check_app_name(settings.app_name), settings.namespace)
+    app = check_app_name(settings.app_name)
     location = resolve(settings.model_url, settings.s3)
     if not location.url.startswith("s3://"):
         raise UsageError(
             f"model URL {settings.model_url!r} is not in S3, which KServe's storage initializer "
             "needs; log the model to an S3/MinIO artifact store, or use --target local"
         )
-    detection = detect(location, settings.predictor, settings.runtime_version)
-    engine = detection.require_engine()
+    # The model itself is checked first (bad input before any system is asked); the engine is
+    # chosen against the cluster's runtimes below.
+    detect(location, settings.predictor, settings.runtime_version)
     limits = manifests.parse_limits(settings.resources_limits)
     if not settings.stable_name:
         log.warning(
@@ -99,6 +100,15 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
             "(set FUSEML_APP_NAME to update one service)",
             app,
         )
+
+    cluster = cluster or connect(  # reads the kubeconfig only; no request yet
+        ClusterSettings(
+            settings.kubeconfig, settings.context, settings.k8s_verify_tls, settings.retry_seconds
+        )
+    )
+    if not settings.namespace:  # the kubeconfig context's namespace, as kubectl uses it
+        settings = replace(settings, namespace=cluster.default_namespace)
+    check_host_names(app, settings.namespace)
 
     # Preflight against the systems the step writes to, before writing anything.
     fuseml = _fuseml_client(settings)
@@ -109,21 +119,10 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
                 "(FUSEML_ENV_WORKFLOW_NAME), or leave FUSEML_SERVER_URL unset to skip registration"
             )
         fuseml.ping()
-    cluster = cluster or connect(
-        ClusterSettings(
-            settings.kubeconfig, settings.context, settings.k8s_verify_tls, settings.retry_seconds
-        )
-    )
-    if not settings.namespace:  # the kubeconfig context's namespace, as kubectl uses it
-        settings = replace(settings, namespace=cluster.default_namespace)
     _check_namespace(cluster, settings.namespace)
     detection = _check_compatibility(cluster, settings, location)
     engine = detection.require_engine()
     style = _spec_style(cluster, settings.spec_style)
-    if engine.explicit_runtime and style == manifests.MODEL_STYLE:
-        from .runtime.install import require_runtime
-
-        require_runtime(cluster, settings.namespace)
     objects = _manifests(settings, detection, location, engine, limits, style)
     existing = _check_ownership(cluster, settings, objects)
     for manifest in objects:  # permissions, schema, webhooks, namespace, field conflicts
@@ -279,8 +278,11 @@ def _check_compatibility(
         log.warning("compatibility warning on %s: %s", verdict.image, "; ".join(verdict.problems))
         return detection
     assert verdict.status == INCOMPATIBLE
-    message = f"{verdict.runtime} ({verdict.image}) cannot serve {location.url} correctly: " + (
-        "; ".join(verdict.problems)
+    problems = "; ".join(verdict.problems)
+    message = (
+        f"{verdict.runtime} ({verdict.image}) cannot serve {location.url} correctly: {problems}"
+        if verdict.runtime
+        else problems
     )
     if not settings.allow_incompatible:
         raise PredictorMismatchError(

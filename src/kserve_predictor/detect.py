@@ -105,12 +105,14 @@ def detect(
     """
     explicit_version = check_runtime_version(runtime_version)
     info = read_model(location)
+    auto = (predictor or AUTO).strip().lower() == AUTO
+    mismatch = None
     try:
-        engine = choose_engine(info, predictor)
+        engine: Engine | None = choose_engine(info, predictor)
     except PredictorMismatchError as e:
-        if (predictor or AUTO).strip().lower() != AUTO:
+        if not auto:
             raise
-        return Detection(location, info, None, explicit_version, problem=str(e))
+        engine, mismatch = None, str(e)
     needs = read_needs(location, info)
     known = list(default_runtimes()) if runtimes is None else runtimes
 
@@ -120,6 +122,7 @@ def detect(
             candidate.model_format,
             candidate.protocol,
             explicit_version,
+            explicit=candidate.explicit_runtime,
             source=runtime_source,
         )
         image = selection.image if selection else ""
@@ -135,14 +138,41 @@ def detect(
             runtime_source,
         )
 
+    if engine is None:  # auto, and the default engine cannot take the model as logged
+        found = _first_servable(info, verdict_for)
+        if found is None:
+            return Detection(
+                location, info, None, explicit_version, problem=_with_own_runtime(mismatch)
+            )
+        engine, verdict = found
+        because = f"auto chose {engine.name} ({verdict.runtime}, {verdict.status}): {mismatch}"
+        version = explicit_version or verdict.runtime_version
+        return Detection(location, info, engine, version, None, verdict, needs, because)
     verdict = verdict_for(engine)
-    choice = None
+    choice: str | None = None
     # An explicit runtime version is a tag of the default engine's runtime: no switching then.
-    auto = (predictor or AUTO).strip().lower() == AUTO and not explicit_version
-    if auto and verdict.status not in SERVABLE:
+    if auto and not explicit_version and verdict.status not in SERVABLE:
         engine, verdict, choice = _prefer_servable(info, engine, verdict, verdict_for)
     version = explicit_version or verdict.runtime_version
     return Detection(location, info, engine, version, None, verdict, needs, choice)
+
+
+def _first_servable(info: ModelInfo, verdict_for: Any) -> tuple[Engine, Verdict] | None:
+    """The first engine accepting the model whose verdict is ok or adjusted."""
+    for name in accepting_engines(info):
+        verdict = verdict_for(ENGINES[name])
+        if verdict.status in SERVABLE:
+            return ENGINES[name], verdict
+    return None
+
+
+def _with_own_runtime(problem: str | None) -> str:
+    from .runtime.install import INSTALL_COMMAND
+
+    return (
+        f"{problem or 'no engine serves this model'}; or install kserve-predictor's own "
+        f"runtime, which serves it as logged (`{INSTALL_COMMAND}`; auto then picks it)"
+    )
 
 
 def _prefer_servable(

@@ -1485,7 +1485,7 @@ class _Api:
         )
         role = self.server.role
         if role is not None:  # a Role bound in one namespace: nothing elsewhere
-            granted = target.namespace == role.namespace and role.allows(rt.group, resource, verb)
+            granted = role.allows(rt.group, resource, verb, target.namespace)
             denied = denied or not granted
         if not denied:
             return
@@ -2379,38 +2379,50 @@ class _Dispatcher:
 
 @dataclass(frozen=True)
 class Role:
-    """An RBAC Role bound to the server's one user in ``namespace``."""
+    """RBAC for the server's one user: a Role bound in ``namespace``, plus the rules of a
+    ClusterRole bound cluster-wide (ClusterRoleBinding), which hold in every namespace and at
+    the cluster scope."""
 
     namespace: str
     rules: tuple[tuple[frozenset[str], frozenset[str], frozenset[str]], ...]
     """(apiGroups, resources, verbs) per rule; "*" matches anything."""
+    cluster_rules: tuple[tuple[frozenset[str], frozenset[str], frozenset[str]], ...] = ()
 
     @classmethod
-    def from_manifest(cls, role: Obj) -> Role:
-        rules = tuple(
-            (
-                frozenset(rule.get("apiGroups") or []),
-                frozenset(rule.get("resources") or []),
-                frozenset(rule.get("verbs") or []),
-            )
-            for rule in role.get("rules") or []
+    def from_manifest(cls, role: Obj, cluster_role: Obj | None = None) -> Role:
+        return cls(
+            role["metadata"]["namespace"],
+            _rules(role),
+            _rules(cluster_role) if cluster_role else (),
         )
-        return cls(role["metadata"]["namespace"], rules)
 
-    def allows(self, group: str, resource: str, verb: str) -> bool:
+    def allows(self, group: str, resource: str, verb: str, namespace: str | None = None) -> bool:
+        """Granted in ``namespace`` (None: at the cluster scope)?"""
+        rules = self.cluster_rules + (self.rules if namespace == self.namespace else ())
         return any(
             (group in groups or "*" in groups)
             and (resource in resources or "*" in resources)
             and (verb in verbs or "*" in verbs)
-            for groups, resources, verbs in self.rules
+            for groups, resources, verbs in rules
         )
 
     def grants(self) -> set[tuple[str, str, str]]:
         """Every (group, resource, verb) the rules name."""
         return {
-            (g, r, v) for groups, resources, verbs in self.rules
+            (g, r, v) for groups, resources, verbs in self.rules + self.cluster_rules
             for g in groups for r in resources for v in verbs
         }  # fmt: skip
+
+
+def _rules(role: Obj) -> tuple[tuple[frozenset[str], frozenset[str], frozenset[str]], ...]:
+    return tuple(
+        (
+            frozenset(rule.get("apiGroups") or []),
+            frozenset(rule.get("resources") or []),
+            frozenset(rule.get("verbs") or []),
+        )
+        for rule in role.get("rules") or []
+    )
 
 
 class KubeApiServer:

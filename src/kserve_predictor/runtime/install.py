@@ -11,7 +11,6 @@ import logging
 from typing import Any
 
 from ..cluster import Cluster
-from ..errors import UsageError
 from .manifest import IMAGE, NAME, serving_runtime
 
 log = logging.getLogger(__name__)
@@ -43,25 +42,3 @@ def runtime_installed(cluster: Cluster, namespace: str) -> bool | None:
     if any(r.get("metadata", {}).get("name") == NAME for r in runtimes):
         return True
     return None if unreadable else False
-
-
-def pyfunc_runtime_available(cluster: Cluster, namespace: str) -> bool:
-    """For ``auto``: may the step pick the pyfunc engine? An unreadable cluster-scoped runtime
-    (the step's Role cannot grant cluster reads) counts as available: KServe itself reports a
-    missing one as NoSupportingRuntime, which the wait turns into an error."""
-    return runtime_installed(cluster, namespace) is not False
-
-
-def require_runtime(cluster: Cluster, namespace: str) -> None:
-    """Refuse (exit 2, before any write) when the runtime is not in the cluster."""
-    found = runtime_installed(cluster, namespace)
-    if found is False:
-        raise UsageError(
-            f"the {NAME} runtime is not installed in this cluster (no ServingRuntime in "
-            f"{namespace!r}, no ClusterServingRuntime); install it with `{INSTALL_COMMAND}` "
-            f"(or `{INSTALL_COMMAND} --namespace {namespace}`), or choose another --predictor"
-        )
-    if found is None:
-        log.warning(
-            "cannot read ClusterServingRuntime %s (no permission): assuming it is installed", NAME
-        )
