@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import Cluster, LocalRuntimes, S3Server, codeset, run_cli, step_env
+from conftest import (
+    Cluster,
+    LocalRuntimes,
+    S3Server,
+    codeset,
+    run_cli,
+    seed_simulated_runtimes,
+    step_env,
+)
 
 from kserve_predictor.cluster import USER_AGENT
 
@@ -40,6 +48,7 @@ def rbac_cluster(tmp_path: Path) -> Iterator[Cluster]:
     missing: set[str] = set()
     api = KubeApiServer(namespaces=("default", NS), user=STEP_USER, role=step_role())
     api.start()
+    seed_simulated_runtimes(api)
     runtimes = LocalRuntimes()
     controller = KServeController(
         api, runtimes, image_exists=lambda image: image not in missing

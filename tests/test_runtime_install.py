@@ -102,11 +102,12 @@ def test_install_runtime_cluster_wide_then_namespaced_and_idempotent(cluster: Cl
 
 
 def test_an_unreadable_cluster_runtime_is_unknown_not_absent(cluster: Cluster) -> None:
-    """The step's Role cannot grant cluster-scoped reads: that must not block a deploy."""
+    """Without the ClusterRole the cluster-scoped runtimes cannot be listed: unknown, not absent
+    (the compatibility check then warns instead of refusing)."""
     from kserve_predictor.cluster import ClusterSettings, connect
     from kserve_predictor.runtime.install import runtime_installed
 
-    cluster.api.forbidden.add(("get", "clusterservingruntimes"))  # type: ignore[attr-defined]
+    cluster.api.forbidden.add(("list", "clusterservingruntimes"))  # type: ignore[attr-defined]
     client = connect(ClusterSettings(str(cluster.kubeconfig)))
     assert runtime_installed(client, NAMESPACE) is None
 

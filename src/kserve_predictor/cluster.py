@@ -546,11 +546,15 @@ class Cluster:
             ("ClusterServingRuntime", f"{base}/clusterservingruntimes"),
         ):
 
-            def read(timeout: tuple[float, float], path: str = path) -> Any:
+            def read(timeout: tuple[float, float], path: str = path, kind: str = kind) -> Any:
                 try:
                     return self._call("GET", path, timeout)
                 except ApiException as e:
-                    if e.status in (401, 403, 404):
+                    # A 403 in the namespace means this identity cannot see it: that is the
+                    # error to report (api_error says so). Cluster-scoped runtimes need a
+                    # ClusterRole the step may lack: unknown, not an error.
+                    cluster_scoped = kind == "ClusterServingRuntime"
+                    if e.status == 404 or (cluster_scoped and e.status in (401, 403)):
                         return {"denied": e.status}
                     raise
 
