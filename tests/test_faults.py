@@ -299,7 +299,7 @@ def test_a_field_someone_else_changed_is_kept_unless_forced(
             "serving.kserve.io", "v1beta1", NS, "inferenceservices", APP, theirs,
             field_manager="kubectl", force=True, _content_type="application/apply-patch+yaml",
         )  # fmt: skip
-    version = api.get_object("inferenceservices", NS, APP)["metadata"]["resourceVersion"]  # type: ignore[attr-defined]
+    version = settled_version(api, NS, APP)  # the controller has answered kubectl's change
 
     refused = run_cli("run", env=env, cwd=work)
     assert refused.code == 2
@@ -314,3 +314,23 @@ def test_a_field_someone_else_changed_is_kept_unless_forced(
     assert forced.code == 0, forced.stderr
     isvc = api.get_object("inferenceservices", NS, APP)  # type: ignore[attr-defined]
     assert isvc["spec"]["predictor"]["model"]["resources"]["limits"]["memory"] == "2Gi"
+
+
+def settled_version(api: Any, namespace: str, name: str) -> str:
+    """The resourceVersion once the KServe simulation has reconciled the latest generation
+    (its status writes come asynchronously after a spec change)."""
+    deadline = time.monotonic() + 60
+    while True:
+        isvc = api.get_object("inferenceservices", namespace, name)
+        meta, status = isvc["metadata"], isvc.get("status") or {}
+        ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in status.get("conditions") or []
+        )
+        observed = int(status.get("observedGeneration") or 0) >= int(meta.get("generation") or 1)
+        if (observed and ready) or time.monotonic() > deadline:
+            time.sleep(0.5)  # a last status write of the same reconcile
+            again = api.get_object("inferenceservices", namespace, name)["metadata"]
+            if again["resourceVersion"] == meta["resourceVersion"]:
+                return str(meta["resourceVersion"])
+        time.sleep(0.1)

@@ -217,7 +217,7 @@ def test_a_model_that_cannot_load_exits_with_the_cause(zoo: Path, tmp_path: Path
     storage_initializer_copy(zoo / "pyfunc", source)
     (source / "python_model.pkl").write_bytes(b"this is not a pickle")
     error = exits(source, tmp_path)
-    assert str(error).startswith("error: mlflow runtime cannot load")
+    assert str(error).startswith("error: pyfunc runtime cannot load")
     assert str(error).endswith("UnpicklingError: could not find MARK")
 
 

@@ -350,8 +350,7 @@ def _cluster_settings(args: argparse.Namespace) -> Any:
 
     network = NetworkSettings.from_env()
     verify = network.k8s_verify_tls and not args.insecure_skip_tls_verify
-    context = getattr(args, "context", None)
-    return ClusterSettings(args.kubeconfig, context, verify, network.retry_seconds)
+    return ClusterSettings(args.kubeconfig, args.context, verify, network.retry_seconds)
 
 
 def _cluster(args: argparse.Namespace) -> Any:
@@ -523,14 +522,8 @@ def _parser() -> argparse.ArgumentParser:
         help="s3://bucket/path, models:/name/version or runs:/id/path",
     )
 
-    cluster = argparse.ArgumentParser(add_help=False)
-    add = cluster.add_argument
-    add(
-        "--namespace",
-        "-n",
-        default=os.environ.get("FUSEML_ENV_WORKFLOW_NAMESPACE") or None,
-        help="default: the kubeconfig context's namespace",
-    )
+    kube = argparse.ArgumentParser(add_help=False)  # how to reach the cluster
+    add = kube.add_argument
     add(
         "--kubeconfig", default=None, help="kubeconfig path (default: in-cluster, then $KUBECONFIG)"
     )
@@ -539,6 +532,15 @@ def _parser() -> argparse.ArgumentParser:
         "--insecure-skip-tls-verify",
         action="store_true",
         help="do not verify the API server's certificate",
+    )
+
+    cluster = argparse.ArgumentParser(add_help=False, parents=[kube])
+    add = cluster.add_argument
+    add(
+        "--namespace",
+        "-n",
+        default=os.environ.get("FUSEML_ENV_WORKFLOW_NAMESPACE") or None,
+        help="default: the kubeconfig context's namespace",
     )
     add(
         "--fuseml-url",
@@ -692,7 +694,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "gc",
-        parents=[common, model_only],
+        parents=[common, model_only, kube],
         help="remove a model's converted layouts that no InferenceService uses",
     )
     add = p.add_argument
@@ -709,34 +711,18 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="look for InferenceServices only here (repeatable; default: every namespace)",
     )
-    add(
-        "--kubeconfig", default=None, help="kubeconfig path (default: in-cluster, then $KUBECONFIG)"
-    )
-    add(
-        "--insecure-skip-tls-verify",
-        action="store_true",
-        help="do not verify the API server's certificate",
-    )
     p.set_defaults(handler=cmd_gc)
 
     from .runtime.manifest import IMAGE, NAME
 
     p = sub.add_parser(
         "install-runtime",
-        parents=[common],
+        parents=[common, kube],
         help=f"install the {NAME} runtime (ClusterServingRuntime; --namespace: a ServingRuntime)",
     )
     add = p.add_argument
     add("--namespace", "-n", default=None, help="install a namespaced ServingRuntime there")
     add("--image", default=IMAGE, help=f"runtime image (default {IMAGE}; e.g. a mirror's copy)")
-    add(
-        "--kubeconfig", default=None, help="kubeconfig path (default: in-cluster, then $KUBECONFIG)"
-    )
-    add(
-        "--insecure-skip-tls-verify",
-        action="store_true",
-        help="do not verify the API server's certificate",
-    )
     p.set_defaults(handler=cmd_install_runtime)
     return parser
 

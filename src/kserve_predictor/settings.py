@@ -26,14 +26,16 @@ def parse_bool(name: str, value: str | None, default: bool) -> bool:
     raise UsageError(f"{name}={value!r} is not a boolean; use true or false")
 
 
-def positive_number(name: str, text: str) -> float:
+def positive_number(name: str, text: str, unit: str = "") -> float:
     """A positive number from a flag or variable; anything else is a usage error naming it."""
     try:
         value = float(text)
     except ValueError:
         value = -1
     if value <= 0:
-        raise UsageError(f"{name}={text!r} is not a positive number")
+        raise UsageError(
+            f"{name}={text!r} is not a positive number" + (f" of {unit}" if unit else "")
+        )
     return value
 
 

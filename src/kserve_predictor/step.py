@@ -9,7 +9,7 @@ from pathlib import Path
 from .errors import UsageError
 from .fuseml import DEFAULT_FUSEML_URL
 from .naming import Origin, check_app_name
-from .settings import DeploySettings, NetworkSettings, S3Settings, parse_bool
+from .settings import DeploySettings, NetworkSettings, S3Settings, parse_bool, positive_number
 
 DEFAULT_RESULTS_DIR = "/tekton/results"
 _POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -51,7 +51,7 @@ def settings_from_env(
         workflow=workflow,
         project=origin.project,
         codeset=origin.codeset,
-        timeout=_seconds(get("FUSEML_TIMEOUT") or "600", "FUSEML_TIMEOUT"),
+        timeout=positive_number("FUSEML_TIMEOUT", get("FUSEML_TIMEOUT") or "600", "seconds"),
         force=parse_bool("FUSEML_FORCE", env.get("FUSEML_FORCE"), False),
         smoke_test=parse_bool("FUSEML_SMOKE_TEST", env.get("FUSEML_SMOKE_TEST"), True),
         runtime_libraries=get("FUSEML_RUNTIME_LIBRARIES") or None,
@@ -73,16 +73,6 @@ def _pod_namespace() -> str:
         return _POD_NAMESPACE_FILE.read_text().strip()
     except OSError:
         return ""
-
-
-def _seconds(text: str, name: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1
-    if value <= 0:
-        raise UsageError(f"{name}={text!r} is not a positive number of seconds")
-    return value
 
 
 def result_file(env: Mapping[str, str]) -> Path | None:
