@@ -546,16 +546,12 @@ class Cluster:
             ("ClusterServingRuntime", f"{base}/clusterservingruntimes"),
         ):
 
-            def read(timeout: tuple[float, float], path: str = path, kind: str = kind) -> Any:
+            def read(timeout: tuple[float, float], path: str = path) -> Any:
                 try:
                     return self._call("GET", path, timeout)
                 except ApiException as e:
-                    # A 403 in the namespace means this identity cannot see it: that is the
-                    # error to report (api_error says so). Cluster-scoped runtimes need a
-                    # ClusterRole the step may lack: unknown, not an error.
-                    cluster_scoped = kind == "ClusterServingRuntime"
-                    if e.status == 404 or (cluster_scoped and e.status in (401, 403)):
-                        return {"denied": e.status}
+                    if e.status in (401, 403, 404):  # unknown; a hidden namespace is
+                        return {"denied": e.status}  # reported by the ownership read after
                     raise
 
             listed = self._retrying(f"list {kind}s", read)
