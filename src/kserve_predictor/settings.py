@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 
 from .errors import UsageError
 from .redact import masked_repr
+from .serving_options import ServingOptions
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -192,6 +193,8 @@ class DeploySettings:
     """What the runtime image contains, for images the table does not know ('numpy==2.2.4,...')."""
     allow_incompatible: bool = False
     """Deploy even when the compatibility check says the runtime cannot serve the model."""
+    options: ServingOptions = field(default_factory=ServingOptions)
+    """KServe's serving options (canary, autoscaling, mode, protocol, logger, placement)."""
 
     def __repr__(self) -> str:
         return masked_repr(self)
