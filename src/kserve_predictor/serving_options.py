@@ -50,4 +50,6 @@ def parse(
     for name, value in values.items():
         if name not in NAMES and value not in (None, ""):
             raise UsageError(f"{spelling(name)} is not a serving option")
-    raise NotImplementedError("issue 13: parse and validate each option")
+    if any(value not in (None, "") for value in values.values()):
+        raise NotImplementedError("issue 13: parse and validate each option")
+    return ServingOptions()
