@@ -50,39 +50,33 @@ def hermetic_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ[key] = value
 
 
-@pytest.fixture(scope="session")
-def zoo() -> Path:
-    """The model zoo, made by real MLflow once and cached by the zoo script's content."""
-    digest = hashlib.sha256(
-        (TESTS / "modelzoo.py").read_bytes() + (TESTS / "pyfunc_model.py").read_bytes()
-    ).hexdigest()[:12]
-    cache = TESTS / ".zoo-cache" / digest
+def cached_models(script: str, sources: list[Path], prefix: str = "", suffix: str = "") -> Path:
+    """The models ``tests/<script>`` makes with real MLflow, made once and cached by the digest of
+    the script and the sources it reads."""
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in [TESTS / script, *sources]))
+    cache = TESTS / ".zoo-cache" / f"{prefix}{digest.hexdigest()[:12]}{suffix}"
     if not (cache / ".complete").exists():
         subprocess.run(
-            [sys.executable, str(TESTS / "modelzoo.py"), str(cache)],
+            [sys.executable, str(TESTS / script), str(cache)],
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         (cache / ".complete").touch()
     return cache
+
+
+@pytest.fixture(scope="session")
+def zoo() -> Path:
+    """The model zoo (tests/modelzoo.py)."""
+    return cached_models("modelzoo.py", [TESTS / "pyfunc_model.py"])
 
 
 @pytest.fixture(scope="session")
 def runtime_zoo() -> Path:
-    """The runtime tests' extra models (tests/runtime_models.py), cached by their source."""
-    sources = [TESTS / "runtime_models.py", *sorted((TESTS / "runtime_model_code").rglob("*.py"))]
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
-    cache = TESTS / ".zoo-cache" / f"{digest}-runtime"
-    if not (cache / ".complete").exists():
-        subprocess.run(
-            [sys.executable, str(TESTS / "runtime_models.py"), str(cache)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        (cache / ".complete").touch()
-    return cache
+    """The runtime tests' extra models (tests/runtime_models.py)."""
+    code = sorted((TESTS / "runtime_model_code").rglob("*.py"))
+    return cached_models("runtime_models.py", code, suffix="-runtime")
 
 
 @dataclass

@@ -24,6 +24,20 @@ def fault_env(
     return step_env(s3, cluster, fuseml, url, tmp_path / "results", FUSEML_APP_NAME=APP, **extra)
 
 
+def step_waiting(api: Any, env: dict[str, str], tmp_path: Path) -> subprocess.Popen[str]:
+    """The step started in its own process, returned once it watches the InferenceService."""
+    step = subprocess.Popen(
+        [sys.executable, "-m", "kserve_predictor", "run"],
+        env={**env, "PATH": "/usr/bin:/bin"},
+        cwd=codeset(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert api.wait_for_watches(1, timeout=60)
+    return step
+
+
 def snapshot(cluster: Cluster, fuseml: Any, s3: S3Server, bucket: str) -> dict[str, Any]:
     """The state a deployment leaves, without what differs between any two runs (uids,
     versions, timestamps, the simulated runtime's port)."""
@@ -115,15 +129,7 @@ def test_a_dropped_watch_is_resumed(
 ) -> None:  # type: ignore[no-untyped-def]
     api = cluster.api
     env = fault_env(s3, cluster, fuseml, s3_model("sklearn_pickle"), tmp_path)
-    step = subprocess.Popen(
-        [sys.executable, "-m", "kserve_predictor", "run"],
-        env={**env, "PATH": "/usr/bin:/bin"},
-        cwd=codeset(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert api.wait_for_watches(1, timeout=60)  # type: ignore[attr-defined]
+    step = step_waiting(api, env, tmp_path)
     assert api.drop_watches(abrupt=True) >= 1  # type: ignore[attr-defined]
     out, err = step.communicate(timeout=120)
     assert step.returncode == 0, err
@@ -231,15 +237,7 @@ def test_timeout_is_kept_when_the_api_server_hangs(
 ) -> None:  # type: ignore[no-untyped-def]
     api = cluster.api
     env = fault_env(s3, cluster, fuseml, s3_model("sklearn_pickle"), tmp_path, FUSEML_TIMEOUT="5")
-    step = subprocess.Popen(
-        [sys.executable, "-m", "kserve_predictor", "run"],
-        env={**env, "PATH": "/usr/bin:/bin"},
-        cwd=codeset(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert api.wait_for_watches(1, timeout=60)  # type: ignore[attr-defined]
+    step = step_waiting(api, env, tmp_path)
     api.freeze()  # type: ignore[attr-defined]  # answers nothing, closes nothing
     frozen = time.monotonic()
     try:

@@ -10,16 +10,15 @@ incompatible one must fail or answer differently.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from conftest import cached_models
 
 from kserve_predictor.compatibility import ADJUSTED, INCOMPATIBLE, OK, WARNING
 from kserve_predictor.convert import convert
@@ -59,20 +58,8 @@ def runtime_envs() -> Path:
 
 @pytest.fixture(scope="session")
 def compat_zoo() -> Path:
-    """tests/compat_zoo.py's models, made by real MLflow once and cached by the script's digest."""
-    digest = hashlib.sha256(
-        (TESTS / "compat_zoo.py").read_bytes() + (TESTS / "compat_code.py").read_bytes()
-    ).hexdigest()[:12]
-    cache = TESTS / ".zoo-cache" / f"compat-{digest}"
-    if not (cache / ".complete").exists():
-        subprocess.run(
-            [sys.executable, str(TESTS / "compat_zoo.py"), str(cache)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        (cache / ".complete").touch()
-    return cache
+    """tests/compat_zoo.py's models."""
+    return cached_models("compat_zoo.py", [TESTS / "compat_code.py"], prefix="compat-")
 
 
 def reference(model: Path, fmt: str) -> dict[str, Any]:
