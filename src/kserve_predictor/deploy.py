@@ -146,7 +146,12 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
     existing = _check_ownership(cluster, settings, objects)
     _check_mode(settings, existing["InferenceService"])
     for manifest in objects:  # permissions, schema, webhooks, namespace, field conflicts
-        cluster.apply(manifest, dry_run=True, force=settings.force)
+        try:
+            cluster.apply(manifest, dry_run=True, force=settings.force)
+        except UsageError as e:
+            if manifest["kind"] == "InferenceService" and settings.options.overlay:
+                raise UsageError(f"--overlay makes an InferenceService the cluster refuses: {e}") from e
+            raise
     result = DeployResult(
         app,
         settings.namespace,
