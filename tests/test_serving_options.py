@@ -355,3 +355,26 @@ def test_step_deploys_with_fuseml_variables(
     done = run_cli("run", env=bad, cwd=workdir)
     assert done.code == 2 and "FUSEML_SCALE_METRIC" in done.stderr, done.stderr
     assert cluster.api.get_object("inferenceservices", "fuseml-workloads", "iris2") is None  # type: ignore[attr-defined]
+
+
+def test_the_simulation_records_the_mode_before_the_service_is_ready(cluster: Cluster) -> None:
+    # KServe writes status.deploymentMode on every reconcile, a failed one too; a legacy
+    # annotation is recorded under its current name.
+    api: Any = cluster.api
+    api.put_object(
+        "inferenceservices",
+        {
+            "apiVersion": "serving.kserve.io/v1beta1",
+            "kind": "InferenceService",
+            "metadata": {
+                "name": "nothing-serves",
+                "namespace": NS,
+                "annotations": {"serving.kserve.io/deploymentMode": "RawDeployment"},
+            },
+            "spec": {"predictor": {"model": {"modelFormat": {"name": "no-such-format"}}}},
+        },
+    )
+    assert api.wait_for_callbacks()
+    status = api.get_object("inferenceservices", NS, "nothing-serves")["status"]
+    assert status["conditions"][-1]["reason"] == "NoSupportingRuntime"
+    assert status["deploymentMode"] == "Standard"
