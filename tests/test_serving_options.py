@@ -214,6 +214,7 @@ def test_nothing_set_is_the_defaults() -> None:
         ({"overlay": "{kind: Pod}"}, "may not change kind"),
         ({"overlay": "{metadata: {namespace: other}}"}, "metadata.namespace"),
         ({"overlay": "[1, 2]"}, "not a mapping"),
+        ({"overlay": "{metadata: {labels: {fuseml/workflow: other}}}"}, "records the owner"),
     ],
 )
 def test_rules_between_options(values: dict[str, str], message: str) -> None:
@@ -228,11 +229,16 @@ def test_overlay_merges_last_and_a_field_the_crd_lacks_is_refused_before_any_wri
     url = s3_model("sklearn_pickle")
     done = dry_run(
         s3, cluster, url, "--min-replicas", "1",
-        "--overlay", '{"spec": {"predictor": {"minReplicas": 2, "serviceAccountName": null}}}',
+        "--overlay", '{"spec": {"predictor": {"minReplicas": 2, "model": {"resources": '
+        '{"requests": null}}}}, "metadata": {"labels": {"team": "ml"}}}',
     )  # fmt: skip
     assert done.code == 0, done.stderr
-    predictor = planned_isvc(done.stdout)["spec"]["predictor"]
-    assert predictor["minReplicas"] == 2 and "serviceAccountName" not in predictor
+    isvc = planned_isvc(done.stdout)
+    predictor = isvc["spec"]["predictor"]
+    assert predictor["minReplicas"] == 2  # the overlay wins over the flag
+    assert predictor["model"]["resources"] == {"limits": {"cpu": "1", "memory": "2Gi"}}  # null
+    assert isvc["metadata"]["labels"]["team"] == "ml"
+    assert isvc["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kserve-predictor"
 
     done = run_cli(
         "deploy", "--model", url, "--app-name", "iris",
@@ -319,9 +325,7 @@ def test_the_test_servers_copy_kserve_on_mode_and_autoscaler(
     assert done.code != 0 and "[cpu] is not a supported metric" in done.stderr, done.stderr
     nothing_written(cluster)
     # A default-mode service records the configmap default (Knative) as KServe does.
-    done = run_cli(
-        "deploy", "--model", url, "--app-name", "iris", "--no-smoke-test", env=env
-    )
+    done = run_cli("deploy", "--model", url, "--app-name", "iris", "--no-smoke-test", env=env)
     assert done.code == 0, done.stderr
     isvc = cluster.api.get_object("inferenceservices", NS, "iris")  # type: ignore[attr-defined]
     assert isvc["status"]["deploymentMode"] == "Knative"

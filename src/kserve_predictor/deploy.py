@@ -150,7 +150,9 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
             cluster.apply(manifest, dry_run=True, force=settings.force)
         except UsageError as e:
             if manifest["kind"] == "InferenceService" and settings.options.overlay:
-                raise UsageError(f"--overlay makes an InferenceService the cluster refuses: {e}") from e
+                raise UsageError(
+                    f"--overlay makes an InferenceService the cluster refuses: {e}"
+                ) from e
             raise
     result = DeployResult(
         app,
