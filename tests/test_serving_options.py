@@ -382,3 +382,12 @@ def test_the_simulation_records_the_mode_before_the_service_is_ready(cluster: Cl
     status = api.get_object("inferenceservices", NS, "nothing-serves")["status"]
     assert status["conditions"][-1]["reason"] == "NoSupportingRuntime"
     assert status["deploymentMode"] == "Standard"
+
+
+def test_serving_options_are_refused_for_the_local_target(zoo: Path, tmp_path: Path) -> None:
+    done = run_cli(
+        "deploy", "--target", "local", "--model", str(zoo / "sklearn_pickle"),
+        "--app-name", "iris", "--min-replicas", "2",
+    )  # fmt: skip
+    assert done.code == 2, done.stderr
+    assert "--min-replicas applies to --target kserve only" in done.stderr
