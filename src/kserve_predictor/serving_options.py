@@ -8,15 +8,12 @@ Each option has one name: the config key ``name``, the variable ``FUSEML_<NAME>`
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-import yaml
-
 from .errors import UsageError
+from .placement import node_selector, structured, tolerations
 
 
 @dataclass(frozen=True)
@@ -54,25 +51,16 @@ AUTOSCALER_CLASSES = ("hpa", "external", "keda", "none")  # AutoscalerAllowedCla
 SCALE_METRICS = ("cpu", "memory", "concurrency", "rps")  # the CRD's scaleMetric enum
 PROTOCOLS = ("v1", "v2", "grpc-v2")
 LOGGER_MODES = ("all", "request", "response")  # the CRD's logger.mode enum
-TOLERATION_OPERATORS = ("Equal", "Exists")
-TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
-TOLERATION_KEYS = ("key", "operator", "value", "effect", "tolerationSeconds")
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
 """The taint NVIDIA's GPU operator and the managed GPU node pools put on GPU nodes."""
 IDENTITY = ("apiVersion", "kind")
 IDENTITY_METADATA = ("name", "namespace")
+OWN_LABEL_PREFIXES = ("app.kubernetes.io/managed-by", "fuseml/")
 _INT32 = 2**31 - 1
 
 MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 AUTOSCALER_ANNOTATION = "serving.kserve.io/autoscalerClass"
-
-# Kubernetes' qualified name (label and taint keys) and label value grammars.
-_NAME = r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_QUALIFIED = re.compile(
-    rf"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?{_NAME}$"
-)
-_LABEL_VALUE = re.compile(rf"^({_NAME})?$")
 
 
 def spelling_for_flag(name: str) -> str:
@@ -174,87 +162,9 @@ def _url(text: str, where: str) -> str:
     return text
 
 
-def _structured(text: str, where: str, example: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise UsageError(f"{where} is not YAML or JSON; use e.g. {example}") from None
-
-
-def _node_selector(text: str, where: str) -> dict[str, str]:
-    example = "'{nvidia.com/gpu.product: NVIDIA-A100-SXM4-40GB}'"
-    given = _structured(text, where, example)
-    if not isinstance(given, dict) or not given:
-        raise UsageError(f"{where} is not a mapping of node labels; use e.g. {example}")
-    selector: dict[str, str] = {}
-    for key, value in given.items():
-        value_text = "" if value is None else str(value)
-        if (
-            isinstance(value, (dict, list))
-            or not _QUALIFIED.match(str(key))
-            or not (len(value_text) <= 63 and _LABEL_VALUE.match(value_text))
-        ):
-            raise UsageError(
-                f"{where}: {key}={json.dumps(value)} is not a node label (a qualified name and a "
-                f"label value of at most 63 characters); use e.g. {example}"
-            )
-        selector[str(key)] = value_text
-    return selector
-
-
-def _tolerations(text: str, where: str) -> list[dict[str, Any]]:
-    example = "'[{key: dedicated, operator: Equal, value: ml, effect: NoSchedule}]'"
-    given = _structured(text, where, example)
-    if isinstance(given, dict):
-        given = [given]
-    if not isinstance(given, list) or not given:
-        raise UsageError(f"{where} is not a list of tolerations; use e.g. {example}")
-    return [_toleration(item, f"{where}[{i}]") for i, item in enumerate(given)]
-
-
-def _toleration(item: Any, where: str) -> dict[str, Any]:
-    """Kubernetes' ValidateTolerations rules, so a bad one fails here, not at pod creation."""
-    if not isinstance(item, dict):
-        raise UsageError(f"{where} is not a toleration mapping (key, operator, value, effect)")
-    unknown = sorted(set(map(str, item)) - set(TOLERATION_KEYS))
-    if unknown:
-        raise UsageError(
-            f"{where}: {', '.join(unknown)} is not a toleration field; use {', '.join(TOLERATION_KEYS)}"
-        )
-    key, operator = str(item.get("key") or ""), str(item.get("operator") or "")
-    value, effect = item.get("value"), str(item.get("effect") or "")
-    if key and not _QUALIFIED.match(key):
-        raise UsageError(f"{where}: key {key!r} is not a qualified name; use e.g. nvidia.com/gpu")
-    if operator and operator not in TOLERATION_OPERATORS:
-        raise UsageError(f"{where}: operator {operator!r} is not one of Equal, Exists")
-    if not key and operator != "Exists":
-        raise UsageError(
-            f"{where}: operator must be Exists when key is empty (it matches every taint)"
-        )
-    if operator == "Exists" and value not in (None, ""):
-        raise UsageError(f"{where}: value must be empty when operator is Exists")
-    value_text = "" if value is None else str(value)
-    if operator != "Exists" and not (len(value_text) <= 63 and _LABEL_VALUE.match(value_text)):
-        raise UsageError(f"{where}: value {value_text!r} is not a label value")
-    if effect and effect not in TAINT_EFFECTS:
-        raise UsageError(f"{where}: effect {effect!r} is not one of {', '.join(TAINT_EFFECTS)}")
-    seconds = item.get("tolerationSeconds")
-    if seconds is not None:
-        if effect != "NoExecute":
-            raise UsageError(f"{where}: effect must be NoExecute when tolerationSeconds is set")
-        if not isinstance(seconds, int) or isinstance(seconds, bool):
-            raise UsageError(f"{where}: tolerationSeconds {seconds!r} is not a whole number")
-    toleration: dict[str, Any] = {
-        k: item[k] for k in TOLERATION_KEYS if item.get(k) not in (None, "")
-    }
-    if "value" in toleration:
-        toleration["value"] = value_text
-    return toleration
-
-
 def _overlay(text: str, where: str) -> dict[str, Any]:
     example = "'{spec: {predictor: {priorityClassName: high}}}'"
-    given = _structured(text, where, example)
+    given = structured(text, where, example)
     if not isinstance(given, dict) or not given:
         raise UsageError(f"{where} is not a mapping (a JSON merge patch); use e.g. {example}")
     for key in IDENTITY:
@@ -268,6 +178,11 @@ def _overlay(text: str, where: str) -> dict[str, Any]:
     for key in IDENTITY_METADATA:
         if key in (metadata or {}):
             raise UsageError(f"{where} may not change metadata.{key}; use --app-name / --namespace")
+    labels = (metadata or {}).get("labels")
+    ours = [k for k in labels or {} if str(k).startswith(OWN_LABEL_PREFIXES)]
+    if ours:
+        # Ownership (delete, re-runs, other workflows) is read from these labels.
+        raise UsageError(f"{where} may not change the label {ours[0]}; it records the owner")
     return given
 
 
@@ -284,8 +199,8 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "logger_mode": _choice(LOGGER_MODES),
     "request_timeout": _integer(1, hint=" of seconds"),
     "container_concurrency": _integer(0, hint=" (0: no limit)"),
-    "node_selector": _node_selector,
-    "tolerations": _tolerations,
+    "node_selector": node_selector,
+    "tolerations": tolerations,
     "gpu": _integer(1, hint=" of GPUs"),
     "overlay": _overlay,
 }
