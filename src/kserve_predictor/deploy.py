@@ -343,7 +343,7 @@ def _with_protocol(engine: Engine, protocol: str | None, runtimes: list[Any] | N
             }
         )
         raise UsageError(
-            f"--protocol {protocol}: no runtime serving {engine.name} models speaks it "
+            f"protocol {protocol} (--protocol, FUSEML_PROTOCOL): no runtime serving {engine.name} models speaks it "
             f"(they speak {', '.join(speaks) or engine.protocol}); use one of those, or a "
             "predictor whose runtime does (grpc-v2: --predictor triton)"
         )
@@ -364,7 +364,8 @@ def _check_mode(settings: DeploySettings, existing: dict[str, Any] | None) -> No
     name = f"{settings.namespace}/{settings.app_name}"
     if asked and recorded and asked != recorded:
         raise UsageError(
-            f"--deployment-mode {asked}: InferenceService {name} runs in {recorded} mode and "
+            f"deployment mode {asked} (--deployment-mode, FUSEML_DEPLOYMENT_MODE): "
+            f"InferenceService {name} runs in {recorded} mode and "
             "KServe does not move a service between modes; delete it first "
             "(kserve-predictor delete) or deploy under a new --app-name"
         )

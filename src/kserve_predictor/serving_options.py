@@ -71,6 +71,11 @@ def spelling_for_env(name: str) -> str:
     return "FUSEML_" + name.upper()
 
 
+def spelling_for_both(name: str) -> str:
+    """For checks after parsing, where the source is no longer known."""
+    return f"{spelling_for_flag(name)} ({spelling_for_env(name)})"
+
+
 def from_args(args: Any) -> ServingOptions:
     """The options of ``deploy``'s "serving options" flags (attribute names are option names)."""
     values = {name: _text(getattr(args, name, None)) for name in NAMES}
@@ -285,9 +290,8 @@ def check_mode(options: ServingOptions, mode: str | None) -> None:
     """The mode-dependent rules for the mode the service will have when the options did not
     name it (the existing service's recorded mode); an unknown mode refuses nothing."""
     if options.deployment_mode is None and normal_mode(mode) == STANDARD:
-        # Said as the flag: the CLI's, the step's and the plugin's names share the option name.
         fix = "the service runs in Standard mode: deploy under a new --app-name in Knative mode"
-        _refuse_in_standard(options, spelling_for_flag, fix)
+        _refuse_in_standard(options, spelling_for_both, fix)
 
 
 def described(options: ServingOptions) -> dict[str, Any]:
