@@ -781,8 +781,13 @@ def _serving_options(parser: argparse.ArgumentParser) -> None:
         "gpu": "N NVIDIA GPUs: the nvidia.com/gpu limit and its usual toleration",
         "overlay": "YAML/JSON merge patch (RFC 7386) over the generated InferenceService",
     }
+    metavars = {"logger": "URL", "node_selector": "YAML", "tolerations": "YAML", "overlay": "YAML"}
+    words = ("scale_metric", "autoscaler_class", "deployment_mode", "protocol", "logger_mode")
     for name, text in helps.items():
-        group.add_argument("--" + name.replace("_", "-"), dest=name, default=None, help=text)
+        metavar = metavars.get(name) or ("NAME" if name in words else "N")
+        group.add_argument(
+            "--" + name.replace("_", "-"), dest=name, default=None, metavar=metavar, help=text
+        )
 
 
 def _env_verbose() -> bool:
