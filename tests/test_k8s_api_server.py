@@ -493,6 +493,38 @@ def test_crd_schema_rejects_a_wrong_typed_field_with_422(custom: CustomObjectsAp
     assert status["message"].startswith('InferenceService.serving.kserve.io "model" is invalid')
 
 
+# The serving options' fields: accepted as the CRD declares them, a wrong type or value is one
+# 422 cause naming the field (the API server's own shape, before any webhook).
+SERVING_FIELDS: dict[str, tuple[Any, Any]] = {
+    "minReplicas": (0, "none"),
+    "maxReplicas": (3, "many"),
+    "scaleTarget": (50, "half"),
+    "scaleMetric": ("rps", "gpu"),
+    "canaryTrafficPercent": (10, "ten"),
+    "timeout": (30, "soon"),
+    "containerConcurrency": (4, "four"),
+    "logger": ({"url": "http://dumper", "mode": "request"}, {"mode": "everything"}),
+    "nodeSelector": ({"pool": "gpu"}, ["pool"]),
+    "tolerations": ([{"key": "nvidia.com/gpu", "operator": "Exists"}], {"key": "x"}),
+}
+
+
+@needs_crd
+@pytest.mark.parametrize("field", sorted(SERVING_FIELDS))
+def test_serving_option_fields_against_the_crd(custom: CustomObjectsApi, field: str) -> None:
+    good, bad = SERVING_FIELDS[field]
+    body = isvc(f"ok-{field.lower()}")
+    body["spec"]["predictor"][field] = good
+    stored = create_isvc(custom, body)
+    assert stored["spec"]["predictor"][field] == good  # kept, not pruned
+    body = isvc(f"bad-{field.lower()}")
+    body["spec"]["predictor"][field] = bad
+    code, status = failure(lambda: create_isvc(custom, body))
+    assert (code, status["reason"]) == (422, "Invalid")
+    (cause,) = status["details"]["causes"]
+    assert cause["field"].startswith(f"spec.predictor.{field}")
+
+
 @needs_crd
 def test_missing_required_field_is_422(custom: CustomObjectsApi) -> None:
     body = isvc(model={"modelFormat": {"version": "1"}, "storageUri": "s3://models/iris/"})

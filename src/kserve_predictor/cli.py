@@ -174,6 +174,7 @@ def _deploy_and_report(args: argparse.Namespace, redactor: Redactor, settings: A
             f"# engine {result.engine} (protocol {result.protocol}), spec style {result.spec_style}\n"
             f"# converted layout: {result.storage_uri}\n"
             + _plan_compatibility(result.compatibility)
+            + _plan_options(settings.options)
             + "# nothing was written (dry run)\n"
         )
         data = {**result.as_dict(), "manifests": [redacted(m) for m in result.manifests]}
@@ -190,8 +191,19 @@ def _deploy_and_report(args: argparse.Namespace, redactor: Redactor, settings: A
             f"{result.app_name} ready in {result.namespace} ({result.engine}, {result.protocol}); "
             f"changed: {', '.join(result.changed) or 'nothing'}\n{result.prediction_url}"
         )
+        if result.protocol == "grpc-v2":
+            from .deploy import GRPC_METHOD
+
+            human += f"\ngRPC: call {GRPC_METHOD} with model_name {result.app_name}"
     _emit(args, redactor, result.as_dict(), human)
     return 0
+
+
+def _plan_options(options: Any) -> str:
+    from .serving_options import described
+
+    given = described(options)
+    return "".join(f"# {name}: {json.dumps(value)}\n" for name, value in given.items())
 
 
 def _plan_compatibility(c: dict[str, Any] | None) -> str:
@@ -253,9 +265,13 @@ def cmd_deploy_local(args: argparse.Namespace, redactor: Redactor, name: str) ->
         raise UsageError(
             "--dry-run applies to --target kserve; --target local writes only local files"
         )
+    from .serving_options import NAMES, spelling_for_flag
+
+    given = [spelling_for_flag(n) for n in NAMES if getattr(args, n, None) is not None]
     for flag, value in (
         ("--resources-limits", args.resources_limits),
         ("--runtime-version", args.runtime_version),
+        *((f, "set") for f in given[:1]),
     ):
         if value is not None:
             raise UsageError(
@@ -301,6 +317,7 @@ def cmd_deploy(args: argparse.Namespace, redactor: Redactor) -> int:
 
     from .errors import UsageError
     from .naming import Origin, check_app_name
+    from .serving_options import from_args
     from .settings import DeploySettings, NetworkSettings
 
     origin = Origin.from_codeset_dir(Path.cwd(), args.workflow or "")
@@ -338,6 +355,7 @@ def cmd_deploy(args: argparse.Namespace, redactor: Redactor) -> int:
         smoke_test=args.smoke_test,
         runtime_libraries=args.runtime_libraries,
         allow_incompatible=args.allow_incompatible,
+        options=from_args(args),
     )
     return _deploy_and_report(args, redactor, settings)
 
@@ -391,6 +409,7 @@ def cmd_status(args: argparse.Namespace, redactor: Redactor) -> int:
             + (f" ({info['problem']})" if info["problem"] else ""),
             f"engine:          {info['engine'] or 'unknown'} (protocol {info['protocol']})",
             f"storage:         {info['storage_uri']}",
+            f"mode:            {info['deployment_mode'] or 'not reported'}",
             f"prediction URL:  {info['prediction_url'] or '-'}",
             f"FuseML:          {info['fuseml'] or 'not registered'}",
         ]
@@ -661,6 +680,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_false",
         help="skip sending the input example after deploying",
     )
+    _serving_options(p)
     p.set_defaults(handler=cmd_deploy)
 
     p = sub.add_parser(
@@ -728,6 +748,46 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # fmt: on
+
+
+def _serving_options(parser: argparse.ArgumentParser) -> None:
+    """deploy's "serving options" group: one flag per ServingOptions field, as text (parsed
+    and checked by serving_options.parse, which the step and the MLflow plugin share)."""
+    from .serving_options import (
+        AUTOSCALER_CLASSES,
+        LOGGER_MODES,
+        PROTOCOLS,
+        SCALE_METRICS,
+    )
+
+    group = parser.add_argument_group(
+        "serving options", "KServe's serving options (each also FUSEML_<NAME> in the step)"
+    )
+    helps = {
+        "canary_traffic_percent": "percent of traffic to the new model, 0-100 (Knative mode)",
+        "min_replicas": "minimum replicas (0: scale to zero, Knative mode)",
+        "max_replicas": "maximum replicas",
+        "scale_target": "autoscaling target value for the metric",
+        "scale_metric": f"autoscaling metric: {', '.join(SCALE_METRICS)}",
+        "autoscaler_class": f"Standard mode autoscaler: {', '.join(AUTOSCALER_CLASSES)}",
+        "deployment_mode": "Standard or Knative (legacy RawDeployment, Serverless)",
+        "protocol": f"inference protocol: {', '.join(PROTOCOLS)} (default: the engine's)",
+        "logger": "payload logging sink URL (http/https)",
+        "logger_mode": f"what is logged: {', '.join(LOGGER_MODES)} (default all)",
+        "request_timeout": "seconds a request may take (the predictor's timeout)",
+        "container_concurrency": "requests one replica handles at a time (0: no limit)",
+        "node_selector": "YAML/JSON mapping of node labels, e.g. '{gpu: a100}'",
+        "tolerations": "YAML/JSON list of tolerations",
+        "gpu": "N NVIDIA GPUs: the nvidia.com/gpu limit and its usual toleration",
+        "overlay": "YAML/JSON merge patch (RFC 7386) over the generated InferenceService",
+    }
+    metavars = {"logger": "URL", "node_selector": "YAML", "tolerations": "YAML", "overlay": "YAML"}
+    words = ("scale_metric", "autoscaler_class", "deployment_mode", "protocol", "logger_mode")
+    for name, text in helps.items():
+        metavar = metavars.get(name) or ("NAME" if name in words else "N")
+        group.add_argument(
+            "--" + name.replace("_", "-"), dest=name, default=None, metavar=metavar, help=text
+        )
 
 
 def _env_verbose() -> bool:

@@ -73,11 +73,30 @@ class DeployResult:
         }
 
 
-def prediction_url(base_url: str, engine: Engine, app_name: str) -> str:
-    """status.url + the protocol's path for the runtime's model name (DESIGN.md §3)."""
+def prediction_url(base_url: str, engine: Engine, app_name: str, protocol: str = "") -> str:
+    """status.url + the protocol's path for the runtime's model name (DESIGN.md §3); for gRPC
+    the host and port to dial (the model name goes in each request)."""
+    protocol = protocol or engine.protocol
     name = engine.served_model_name(app_name)
-    path = f"/v1/models/{name}:predict" if engine.protocol == "v1" else f"/v2/models/{name}/infer"
+    if protocol == "grpc-v2":
+        return grpc_target(base_url)
+    path = f"/v1/models/{name}:predict" if protocol == "v1" else f"/v2/models/{name}/infer"
     return base_url.rstrip("/") + path
+
+
+def grpc_target(base_url: str) -> str:
+    """grpc://host:port of status.url: KServe serves gRPC (h2c, or TLS on https) on the
+    service's own host and port."""
+    from urllib.parse import urlparse
+
+    if not base_url:
+        return ""
+    parsed = urlparse(base_url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    return f"grpc{'s' if parsed.scheme == 'https' else ''}://{parsed.hostname}:{port}"
+
+
+GRPC_METHOD = "inference.GRPCInferenceService/ModelInfer"
 
 
 def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployResult:
@@ -120,13 +139,21 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
             )
         fuseml.ping()
     _check_namespace(cluster, settings.namespace)
-    detection = _check_compatibility(cluster, settings, location)
-    engine = detection.require_engine()
+    detection, runtimes = _check_compatibility(cluster, settings, location)
+    engine = _with_protocol(detection.require_engine(), settings.options.protocol, runtimes)
     style = _spec_style(cluster, settings.spec_style)
     objects = _manifests(settings, detection, location, engine, limits, style)
     existing = _check_ownership(cluster, settings, objects)
+    _check_mode(settings, existing["InferenceService"])
     for manifest in objects:  # permissions, schema, webhooks, namespace, field conflicts
-        cluster.apply(manifest, dry_run=True, force=settings.force)
+        try:
+            cluster.apply(manifest, dry_run=True, force=settings.force)
+        except UsageError as e:
+            if manifest["kind"] == "InferenceService" and settings.options.overlay:
+                raise UsageError(
+                    f"--overlay makes an InferenceService the cluster refuses: {e}"
+                ) from e
+            raise
     result = DeployResult(
         app,
         settings.namespace,
@@ -168,7 +195,9 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
             "configure KServe's ingress domain"
         )
     result.prediction_url = prediction_url(result.url, engine, app)
-    if settings.smoke_test:
+    if settings.smoke_test and engine.protocol == "grpc-v2":
+        log.info("smoke test skipped: it speaks HTTP and the service speaks gRPC")
+    elif settings.smoke_test:
         result.smoke_ms = _smoke_test(isvc, detection, engine, app)
 
     # 6. Register with FuseML; the service works even if this fails, so say where it is.
@@ -241,9 +270,10 @@ def _smoke_test(
 
 def _check_compatibility(
     cluster: Cluster, settings: DeploySettings, location: ModelLocation
-) -> Detection:
+) -> tuple[Detection, list[Any] | None]:
     """Choose the engine against the runtimes this cluster has (KServe's release defaults when
-    they cannot be listed); stop on ``incompatible`` unless allowed. Writes nothing."""
+    they cannot be listed); stop on ``incompatible`` unless allowed. Writes nothing. Returns
+    the runtimes looked at too (None: the cluster has no ServingRuntime API)."""
     from .compatibility import INCOMPATIBLE, WARNING
     from .runtime_selection import ServingRuntime, default_runtimes
 
@@ -267,16 +297,17 @@ def _check_compatibility(
         source,
         settings.runtime_libraries,
     )
+    known = None if source == "unknown" else runtimes
     verdict = detection.compatibility
     if detection.choice:
         log.info("%s", detection.choice)
     if verdict is None or verdict.status in ("ok", "adjusted"):
         if verdict and verdict.status == "adjusted":
             log.info("compatibility: %s", verdict.summary())
-        return detection
+        return detection, known
     if verdict.status == WARNING:
         log.warning("compatibility warning on %s: %s", verdict.image, "; ".join(verdict.problems))
-        return detection
+        return detection, known
     assert verdict.status == INCOMPATIBLE
     problems = "; ".join(verdict.problems)
     message = (
@@ -289,7 +320,63 @@ def _check_compatibility(
             message + " (--allow-incompatible / FUSEML_ALLOW_INCOMPATIBLE=true deploys anyway)"
         )
     log.warning("deploying anyway (--allow-incompatible): %s", message)
-    return detection
+    return detection, known
+
+
+def _with_protocol(engine: Engine, protocol: str | None, runtimes: list[Any] | None) -> Engine:
+    """The engine speaking the protocol asked for, when a runtime for its format speaks it
+    (KServe's "No runtime found" otherwise, after the write)."""
+    import copy
+
+    from .runtime_selection import default_runtimes, supporting_runtimes
+
+    if protocol is None or protocol == engine.protocol:
+        return engine
+    known = list(default_runtimes()) if runtimes is None else runtimes
+    found = supporting_runtimes(known, engine.model_format, protocol, None, engine.explicit_runtime)
+    if not found:
+        speaks = sorted(
+            {
+                p
+                for r in supporting_runtimes(known, engine.model_format, engine.protocol)
+                for p in r.spec.get("protocolVersions") or ["v1"]
+            }
+        )
+        raise UsageError(
+            f"protocol {protocol} (--protocol, FUSEML_PROTOCOL): no runtime serving {engine.name} models speaks it "
+            f"(they speak {', '.join(speaks) or engine.protocol}); use one of those, or a "
+            "predictor whose runtime does (grpc-v2: --predictor triton)"
+        )
+    changed = copy.copy(engine)
+    changed.protocol = protocol  # an instance attribute over the engine's default
+    return changed
+
+
+def _check_mode(settings: DeploySettings, existing: dict[str, Any] | None) -> None:
+    """KServe records the mode in status.deploymentMode (>= 0.15) and never moves a service to
+    another mode (its webhook rejects the change): refuse it here, before any write. The mode
+    rules (canary, scale to zero) apply to the mode the service will have; with no mode asked
+    and no service yet, that is the cluster's default, which this identity cannot read."""
+    from .serving_options import check_mode, normal_mode, recorded_mode
+
+    asked = settings.options.deployment_mode
+    recorded = normal_mode(recorded_mode(existing))
+    name = f"{settings.namespace}/{settings.app_name}"
+    if asked and recorded and asked != recorded:
+        raise UsageError(
+            f"deployment mode {asked} (--deployment-mode, FUSEML_DEPLOYMENT_MODE): "
+            f"InferenceService {name} runs in {recorded} mode and "
+            "KServe does not move a service between modes; delete it first "
+            "(kserve-predictor delete) or deploy under a new --app-name"
+        )
+    check_mode(settings.options, recorded)
+    mode = asked or recorded
+    options = settings.options
+    if mode is None and (options.canary_traffic_percent is not None or options.min_replicas == 0):
+        log.warning(
+            "canary traffic and scale to zero need Knative mode; the cluster's default mode "
+            "decides (set --deployment-mode Knative to be sure)"
+        )
 
 
 def _fuseml_client(settings: DeploySettings) -> Any:
@@ -344,6 +431,7 @@ def _manifests(
         labels=labels,
         style=style,
         annotations=_annotations(detection),
+        options=settings.options,
     )
     return [
         manifests.secret(app, settings.namespace, settings.s3, labels),

@@ -17,6 +17,13 @@ import yaml
 
 from .engines import Engine
 from .errors import UsageError
+from .serving_options import (
+    AUTOSCALER_ANNOTATION,
+    GPU_RESOURCE,
+    GPU_TOLERATION,
+    MODE_ANNOTATION,
+    ServingOptions,
+)
 from .settings import S3Settings
 
 MODEL_STYLE = "model"
@@ -42,6 +49,8 @@ class ServiceSpec:
     style: str = MODEL_STYLE
     annotations: dict[str, str] = field(default_factory=dict)
     """InferenceService annotations (trained library versions, compatibility verdict)."""
+    options: ServingOptions = field(default_factory=ServingOptions)
+    """KServe's serving options; the overlay is merged last."""
 
 
 def credentials_name(app: str) -> str:
@@ -88,11 +97,12 @@ def inference_service(spec: ServiceSpec) -> Manifest:
     if spec.runtime_version:
         implementation["runtimeVersion"] = spec.runtime_version
     implementation["protocolVersion"] = engine.protocol
-    implementation["resources"] = {
-        "requests": requests_within(spec.limits),
-        "limits": dict(spec.limits),
-    }
+    limits = dict(spec.limits)
+    if spec.options.gpu is not None:
+        limits[GPU_RESOURCE] = str(spec.options.gpu)
+    implementation["resources"] = {"requests": requests_within(limits), "limits": limits}
     predictor: dict[str, Any] = {"serviceAccountName": credentials_name(spec.name)}
+    predictor.update(_predictor_options(spec.options))
     if spec.style == MODEL_STYLE:
         predictor["model"] = {"modelFormat": {"name": engine.model_format}, **implementation}
         if engine.explicit_runtime:
@@ -104,12 +114,68 @@ def inference_service(spec: ServiceSpec) -> Manifest:
             f"predictor {engine.name!r} needs KServe's ServingRuntime API (predictor.model), which "
             "this cluster does not serve; use --spec-style model on a KServe ≥ 0.8 cluster"
         )
-    return {
+    annotations = {**spec.annotations, **_option_annotations(spec.options)}
+    isvc = {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
-        "metadata": _metadata(spec.name, spec.namespace, spec.labels, spec.annotations or None),
+        "metadata": _metadata(spec.name, spec.namespace, spec.labels, annotations or None),
         "spec": {"predictor": predictor},
     }
+    if spec.options.overlay:
+        isvc = merge_patch(isvc, spec.options.overlay)
+    return isvc
+
+
+# ServingOptions name -> the predictor (ComponentExtensionSpec) field it sets.
+_PREDICTOR_FIELDS = {
+    "min_replicas": "minReplicas",
+    "max_replicas": "maxReplicas",
+    "scale_target": "scaleTarget",
+    "scale_metric": "scaleMetric",
+    "canary_traffic_percent": "canaryTrafficPercent",
+    "request_timeout": "timeout",
+    "container_concurrency": "containerConcurrency",
+    "node_selector": "nodeSelector",
+}
+
+
+def _predictor_options(options: ServingOptions) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        key: getattr(options, name)
+        for name, key in _PREDICTOR_FIELDS.items()
+        if getattr(options, name) is not None
+    }
+    if options.logger is not None:
+        fields["logger"] = {"url": options.logger, "mode": options.logger_mode or "all"}
+    tolerations = list(options.tolerations or [])
+    if options.gpu is not None and not any(t.get("key") == GPU_RESOURCE for t in tolerations):
+        tolerations.append(dict(GPU_TOLERATION))
+    if tolerations:
+        fields["tolerations"] = tolerations
+    return fields
+
+
+def _option_annotations(options: ServingOptions) -> dict[str, str]:
+    annotations = {}
+    if options.deployment_mode:
+        annotations[MODE_ANNOTATION] = options.deployment_mode
+    if options.autoscaler_class:
+        annotations[AUTOSCALER_ANNOTATION] = options.autoscaler_class
+    return annotations
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: mappings merge key by key, null removes, anything else
+    (lists included) replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
 
 
 def compatibility_annotations(

@@ -9,6 +9,7 @@ from pathlib import Path
 from .errors import UsageError
 from .fuseml import DEFAULT_FUSEML_URL
 from .naming import Origin, check_app_name
+from .serving_options import from_env as options_from_env
 from .settings import DeploySettings, NetworkSettings, S3Settings, parse_bool, positive_number
 
 DEFAULT_RESULTS_DIR = "/tekton/results"
@@ -64,6 +65,7 @@ def settings_from_env(
         kubeconfig=get("KUBECONFIG") or None,
         k8s_verify_tls=network.k8s_verify_tls,
         retry_seconds=network.retry_seconds,
+        options=options_from_env(env),
     )
 
 

@@ -818,7 +818,11 @@ def kserve_default(isvc: Obj) -> None:
     predictor["model"] = {"modelFormat": {"name": found[0]}, **legacy}
 
 
-def kserve_validate(isvc: Obj) -> None:
+_AUTOSCALER_CLASSES = ("hpa", "external", "keda", "none")  # AutoscalerAllowedClassList
+_LEGACY_MODES = {"RawDeployment": "Standard", "Serverless": "Knative"}
+
+
+def kserve_validate(isvc: Obj, old: Obj | None = None) -> None:
     """KServe's validating webhook rules this server copies; raises a 403 denial."""
     name = isvc["metadata"]["name"]
     if not _ISVC_NAME.match(name):
@@ -836,6 +840,61 @@ def kserve_validate(isvc: Obj) -> None:
         raise _webhook_denied(f"Exactly one of [{names}] must be specified in PredictorSpec")
     _validate_storage_uri((predictor.get(found[0]) or {}).get("storageUri") if found else None)
     _validate_replicas(predictor)
+    annotations = isvc["metadata"].get("annotations") or {}
+    autoscaler = annotations.get("serving.kserve.io/autoscalerClass")
+    if autoscaler is not None and autoscaler not in _AUTOSCALER_CLASSES:
+        raise _webhook_denied(f"[{autoscaler}] is not a supported autoscaler class type")
+    if old is not None and not isvc["metadata"].get("deletionTimestamp"):
+        _validate_deployment_mode(annotations, old)
+    _validate_scaling(annotations, predictor)
+
+
+def _validate_deployment_mode(annotations: dict[str, str], old: Obj) -> None:
+    # validateDeploymentMode: the annotation (as written) against the recorded mode (normalized).
+    recorded = str((old.get("status") or {}).get("deploymentMode") or "")
+    recorded = _LEGACY_MODES.get(recorded, recorded)
+    asked = annotations.get("serving.kserve.io/deploymentMode")
+    if recorded and asked is not None and asked != recorded:
+        raise _webhook_denied(
+            f"update rejected: deploymentMode cannot be changed from '{recorded}' to '{asked}'"
+        )
+
+
+def _validate_scaling(annotations: dict[str, str], predictor: Obj) -> None:
+    # validateAutoScalingCompExtension: Standard+hpa (cpu/memory, cpu target 1-100),
+    # Standard+keda (no scaleMetric), anything else the Knative rules (concurrency/rps).
+    mode = annotations.get("serving.kserve.io/deploymentMode")
+    autoscaler = annotations.get("serving.kserve.io/autoscalerClass")
+    knative_class = annotations.get("autoscaling.knative.dev/class")
+    metric, target = predictor.get("scaleMetric"), predictor.get("scaleTarget")
+    if mode == "Standard":
+        if autoscaler == "hpa":
+            _validate_hpa(metric, target)
+        elif autoscaler == "keda" and metric is not None:
+            raise _webhook_denied("ScaleMetric is not supported for KEDA")
+        return
+    if knative_class == "hpa.autoscaling.knative.dev":
+        _validate_hpa(metric, target)
+        return
+    if predictor.get("deploymentStrategy") is not None:
+        raise _webhook_denied(
+            "customizing deploymentStrategy is only supported for raw deployment mode"
+        )
+    metric = metric or "concurrency"
+    if metric not in ("concurrency", "rps"):
+        raise _webhook_denied(f"[{metric}] is not a supported metric")
+    if metric == "rps" and isinstance(target, int) and target < 1:
+        raise _webhook_denied("the target for rps should be greater than 1")
+
+
+def _validate_hpa(metric: Any, target: Any) -> None:
+    metric = metric or "cpu"
+    if metric not in ("cpu", "memory"):
+        raise _webhook_denied(f"[{metric}] is not a supported metric")
+    if isinstance(target, int) and ((metric == "cpu" and target < 1) or target > 100):
+        raise _webhook_denied("the target utilization percentage should be a [1-100] integer")
+    if isinstance(target, int) and metric == "memory" and target < 1:
+        raise _webhook_denied("the target memory should be greater than 1 MiB")
 
 
 def _validate_storage_uri(uri: Any) -> None:
@@ -1842,7 +1901,7 @@ class _Api:
         if causes:
             raise _invalid(rt, name, causes)
         if admitting:
-            kserve_validate(obj)
+            kserve_validate(obj, old)
         _carry_system_metadata(obj, old)
         self._record_ownership(rt, obj, old, ctx)
         return obj

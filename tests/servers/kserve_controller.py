@@ -12,6 +12,10 @@ On every new generation of an InferenceService it:
 5. loads the model the way the selected runtime does, through a ``serve`` callback (the real
    local model server, in the end-to-end tests) that returns the URL it answers on;
 6. sets Ready=True with ``url`` — or a failure with ``modelStatus.lastFailureInfo``.
+
+Every status write records ``status.deploymentMode`` as KServe >= 0.15 does (GetDeploymentMode):
+the mode already recorded, else the ``serving.kserve.io/deploymentMode`` annotation (legacy
+names mapped to Standard/Knative), else the inferenceservice-config default (``default_mode``).
 """
 
 from __future__ import annotations
@@ -101,6 +105,8 @@ class KServeController:
         (example.com: it does not resolve from outside the cluster) and the runtime's real
         address as the cluster-local address.url. Otherwise status.url is the runtime's address
         too, as with an ingress domain that resolves to the gateway."""
+        self.default_mode = "Knative"
+        """deploy.defaultDeploymentMode of ../shared/kserve/configmap ("Serverless" = Knative)."""
         self.runtimes = load_runtimes()
         self.reconciled: dict[tuple[str, str, str], int] = {}
         self.workdir = Path(tempfile.mkdtemp(prefix="kserve-sim-"))
@@ -250,6 +256,21 @@ class KServeController:
 
     # --- status writes ---------------------------------------------------------------------
 
+    def _deployment_mode(self, namespace: str, name: str) -> str:
+        isvc = self.api.get_object("inferenceservices", namespace, name) or {}
+        recorded = (isvc.get("status") or {}).get("deploymentMode")
+        if recorded:
+            return str(recorded)
+        annotation = ((isvc.get("metadata") or {}).get("annotations") or {}).get(
+            "serving.kserve.io/deploymentMode", ""
+        )
+        annotation = {"RawDeployment": "Standard", "Serverless": "Knative"}.get(
+            annotation, annotation
+        )
+        if annotation in ("Standard", "Knative", "ModelMesh"):
+            return annotation
+        return self.default_mode
+
     def _status(
         self,
         namespace: str,
@@ -276,6 +297,7 @@ class KServeController:
                 status["modelStatus"].update(value)
             else:
                 status[key] = value
+        status["deploymentMode"] = self._deployment_mode(namespace, name)
         self.api.update_status("inferenceservices", namespace, name, status)
 
     def _fail(
@@ -332,6 +354,7 @@ class KServeController:
                 "transitionStatus": "UpToDate",
                 "states": {"activeModelState": "Loaded", "targetModelState": "Loaded"},
             },
+            "deploymentMode": self._deployment_mode(namespace, name),
         }
         self.api.update_status("inferenceservices", namespace, name, status)
 
