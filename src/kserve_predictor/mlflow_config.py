@@ -112,7 +112,11 @@ def predictor_of(flavor: str | None, config: Mapping[str, Any]) -> str:
     asked = _text(config, "predictor")
     if flavor:
         name = flavor.strip().lower()
-        engine = name if name in ENGINES else AUTO_ENGINE.get(PYFUNC if name == "python_function" else name)
+        engine = (
+            name
+            if name in ENGINES
+            else AUTO_ENGINE.get(PYFUNC if name == "python_function" else name)
+        )
         if engine is None:
             raise UsageError(
                 f"flavor {flavor!r} names no predictor; use one of: {', '.join(ENGINES)} "

@@ -40,7 +40,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 __all__ = ["KServeDeploymentClient", "run_local", "target_help"]
 
 
-class KServeDeploymentError(MlflowException, click.ClickException):
+class KServeDeploymentError(MlflowException, click.ClickException):  # type: ignore[misc]
     """An MlflowException the mlflow CLI shows as one line, exiting 2 for bad input."""
 
     def __init__(self, message: str, error_code: int, exit_code: int) -> None:
@@ -136,7 +136,9 @@ class KServeDeploymentClient(BaseDeploymentClient):
         """Deploy ``model_uri`` as InferenceService ``name``; returns when it answers. A
         deployment of that name must not exist (update changes one)."""
         app, namespace = mlflow_config.split_name(name, endpoint)
-        settings = self._settings(app, model_uri, mlflow_config.deploy_config(config, flavor, namespace))
+        settings = self._settings(
+            app, model_uri, mlflow_config.deploy_config(config, flavor, namespace)
+        )
         cluster = self.cluster()
         settings = replace(settings, namespace=self._namespace(settings.namespace))
         if cluster.get("InferenceService", settings.namespace, settings.app_name) is not None:
@@ -223,7 +225,12 @@ class KServeDeploymentClient(BaseDeploymentClient):
         app, namespace = mlflow_config.split_name(name, endpoint)
         namespace, force = mlflow_config.delete_config(config, namespace)
         removed = delete(
-            check_app_name(app, "--name"), KSERVE, namespace, self.cluster_settings, None, force=force
+            check_app_name(app, "--name"),
+            KSERVE,
+            namespace,
+            self.cluster_settings,
+            None,
+            force=force,
         )
         for item in removed:
             log.info("deleted %s", item)

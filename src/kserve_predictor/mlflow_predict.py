@@ -32,7 +32,7 @@ def rows_of(inputs: Any) -> list[list[Any]]:
     if array.ndim != 2 or array.shape[0] == 0:
         raise UsageError(
             f"the inputs are not a table of rows (shape {list(array.shape)}); give a DataFrame, "
-            'a 2-D array or a JSON file like [[5.1, 3.5, 1.4, 0.2]]'
+            "a 2-D array or a JSON file like [[5.1, 3.5, 1.4, 0.2]]"
         )
     return [[_plain(v) for v in row] for row in array.tolist()]
 
@@ -75,7 +75,9 @@ def send(url: str, body: dict[str, Any], timeout: float = 60.0) -> Any:
     try:
         return answer.json()
     except ValueError as e:
-        raise PredictionFailed(f"{url} answered HTTP 200 but not JSON: {answer.text[:300]!r}") from e
+        raise PredictionFailed(
+            f"{url} answered HTTP 200 but not JSON: {answer.text[:300]!r}"
+        ) from e
 
 
 def predictions_of(answer: Any, protocol: str, url: str) -> dict[str, Any]:
