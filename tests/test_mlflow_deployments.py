@@ -250,3 +250,12 @@ def test_names_flavors_and_namespaces() -> None:
     with pytest.raises(UsageError, match="disagree"):
         mlflow_config.deploy_config({"namespace": "a"}, namespace="b")
     assert mlflow_config.deploy_config({"timeout": 30, "force": True}).timeout == 30.0
+
+
+def test_messages_spell_flags_as_config_keys() -> None:
+    message = (
+        "pass --force (FUSEML_FORCE=true); declare them with --runtime-libraries 'numpy==2.2.4'"
+    )
+    assert mlflow_config.as_config_keys(message) == (
+        "pass -C force=true (FUSEML_FORCE=true); declare them with -C runtime_libraries='numpy==2.2.4'"
+    )

@@ -7,6 +7,7 @@ numbers or booleans, which read the same.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,11 +38,11 @@ LOCAL_KEYS: tuple[str, ...] = ("predictor", "host", "port", "timeout")
 """Config keys of run-local (the embedded local runtime)."""
 
 # How the product's messages name a flag, and the config key that does the same here.
-FLAG_KEYS = {
-    "--force": "force=true",
-    "--allow-incompatible": "allow_incompatible=true",
-    "--runtime-libraries": "runtime_libraries=...",
-    "--namespace": "namespace=...",
+SWITCH_KEYS = {"--force": "force", "--allow-incompatible": "allow_incompatible"}
+VALUE_KEYS = {
+    "--runtime-libraries": "runtime_libraries",
+    "--runtime-version": "runtime_version",
+    "--namespace": "namespace",
 }
 
 
@@ -200,9 +201,14 @@ def local_config(config: Mapping[str, Any] | None, flavor: str | None) -> LocalC
 
 
 def as_config_keys(message: str) -> str:
-    """A product message with its flags spelled as the config keys that do the same here."""
-    for flag, key in FLAG_KEYS.items():
-        message = message.replace(flag, f"-C {key}")
+    """A product message with its flags spelled as the config keys that do the same here:
+    ``--force`` as ``-C force=true``, ``--runtime-libraries 'x'`` as
+    ``-C runtime_libraries='x'``."""
+    for flag, key in SWITCH_KEYS.items():
+        message = message.replace(flag, f"-C {key}=true")
+    for flag, key in VALUE_KEYS.items():
+        message = re.sub(rf"{flag} (?=['\"\w])", f"-C {key}=", message)
+        message = message.replace(flag, f"-C {key}=...")
     return message
 
 

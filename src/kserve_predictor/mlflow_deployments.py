@@ -87,10 +87,17 @@ def _log_to_stderr() -> None:
     if ours.handlers or logging.getLogger().handlers:
         return
     handler = logging.StreamHandler()
-    handler.setFormatter(RedactingFormatter(_redactor(), "%(levelname)s kserve: %(message)s"))
+    handler.setFormatter(_PluginFormatter(_redactor(), "%(levelname)s kserve: %(message)s"))
     ours.addHandler(handler)
     ours.setLevel(logging.INFO)
     ours.propagate = False
+
+
+class _PluginFormatter(RedactingFormatter):
+    """Log lines redacted, with the product's flags spelled as config keys."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mlflow_config.as_config_keys(super().format(record))
 
 
 def _s3() -> S3Settings:
