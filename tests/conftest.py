@@ -150,6 +150,33 @@ def s3_model(s3: S3Server, bucket: str, zoo: Path):  # type: ignore[no-untyped-d
     return make
 
 
+@pytest.fixture
+def registry(s3: S3Server, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A real MLflow tracking store (SQLite) whose artifacts live in the S3 server, holding
+    iris version 1 (alias champion); MLFLOW_TRACKING_URI points at it. Returns the run id and
+    the logged model."""
+    import mlflow
+    import mlflow.sklearn
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.create_experiment("iris", artifact_location=f"s3://{bucket}/mlflow")
+    x, y = load_iris(return_X_y=True, as_frame=True)
+    with mlflow.start_run(experiment_id=experiment) as run:
+        info = mlflow.sklearn.log_model(
+            LogisticRegression(max_iter=300).fit(x, y),
+            name="model",
+            serialization_format="cloudpickle",
+            registered_model_name="iris",
+        )
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias("iris", "champion", "1")
+    return run.info.run_id, info
+
+
 @dataclass
 class CliResult:
     code: int

@@ -87,31 +87,6 @@ def test_endpoint_scheme_decides_tls() -> None:
         S3Settings.from_env({"MLFLOW_S3_ENDPOINT_URL": "http://minio:9000"})
 
 
-@pytest.fixture
-def registry(s3: S3Server, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """A real MLflow tracking store (SQLite) whose artifacts live in the S3 server."""
-    import mlflow
-    import mlflow.sklearn
-    from sklearn.datasets import load_iris
-    from sklearn.linear_model import LogisticRegression
-
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_tracking_uri(uri)
-    experiment = mlflow.create_experiment("iris", artifact_location=f"s3://{bucket}/mlflow")
-    x, y = load_iris(return_X_y=True, as_frame=True)
-    with mlflow.start_run(experiment_id=experiment) as run:
-        info = mlflow.sklearn.log_model(
-            LogisticRegression(max_iter=300).fit(x, y),
-            name="model",
-            serialization_format="cloudpickle",
-            registered_model_name="iris",
-        )
-    client = mlflow.MlflowClient()
-    client.set_registered_model_alias("iris", "champion", "1")
-    return run.info.run_id, info
-
-
 def test_registry_urls_resolve_to_the_logged_model(registry, bucket: str) -> None:  # type: ignore[no-untyped-def]
     run_id, logged = registry
     for url in ("models:/iris/1", "models:/iris@champion", f"models:/{logged.model_id}"):

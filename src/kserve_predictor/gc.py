@@ -190,17 +190,24 @@ def collect_after_delete(
     from .lifecycle import engine_of
     from .modelurl import resolve
 
-    uri = engine_of(isvc)[2]
-    marker = f"/{CONVERTED_DIR}/"
-    if not uri.startswith("s3://") or marker not in uri:
+    source = layout_source(engine_of(isvc)[2])
+    if source is None:
         return None
-    model_url, _, rest = uri.rpartition(marker)
-    name = rest.split("/", 1)[0]
-    if _kind(name) not in (LAYOUT, LEGACY):
-        return None
+    model_url, name = source
     meta = isvc.get("metadata") or {}
     deleted = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
     return collect(resolve(model_url, s3), cluster, 0, namespaces, only=name, deleted=deleted)
+
+
+def layout_source(storage_uri: str) -> tuple[str, str] | None:
+    """The model folder and layout name of a storageUri that names a layout kserve-predictor
+    wrote (``<model>/kserve/<layout>``); None for anything else."""
+    marker = f"/{CONVERTED_DIR}/"
+    if not storage_uri.startswith("s3://") or marker not in storage_uri:
+        return None
+    model_url, _, rest = storage_uri.rpartition(marker)
+    name = rest.split("/", 1)[0]
+    return (model_url, name) if _kind(name) in (LAYOUT, LEGACY) else None
 
 
 def _uris_of(items: list[dict[str, Any]]) -> list[tuple[str, str | None, str]]:
