@@ -19,6 +19,7 @@ from .engines import ENGINES, Engine
 from .errors import UsageError
 from .manifests import credentials_name
 from .ownership import REMOVE, WORKFLOW_LABEL, fuseml_owner_problem, is_managed, refuse_unless_ours
+from .rollout import split
 from .settings import S3Settings
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ def service_status(
         "url": url,
         "prediction_url": prediction_url(url, engine, name) if url and engine else "",
         "fuseml": fuseml,
+        "split": split(isvc),
     }
 
 

@@ -17,6 +17,7 @@ import yaml
 
 from .engines import Engine
 from .errors import UsageError
+from .serving_options import ServingOptions
 from .settings import S3Settings
 
 MODEL_STYLE = "model"
@@ -42,6 +43,7 @@ class ServiceSpec:
     style: str = MODEL_STYLE
     annotations: dict[str, str] = field(default_factory=dict)
     """InferenceService annotations (trained library versions, compatibility verdict)."""
+    options: ServingOptions = field(default_factory=ServingOptions)
 
 
 def credentials_name(app: str) -> str:
@@ -104,6 +106,8 @@ def inference_service(spec: ServiceSpec) -> Manifest:
             f"predictor {engine.name!r} needs KServe's ServingRuntime API (predictor.model), which "
             "this cluster does not serve; use --spec-style model on a KServe ≥ 0.8 cluster"
         )
+    if spec.options.canary_traffic_percent is not None:
+        predictor["canaryTrafficPercent"] = spec.options.canary_traffic_percent
     return {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
