@@ -75,21 +75,28 @@ def split(isvc: dict[str, Any]) -> dict[str, Any] | None:
     rolled_out = str(component.get("latestRolledoutRevision") or "")
     current = str(_implementation(isvc).get("storageUri") or "")
     previous = previous_model(isvc)
-    entries = []
+    # KServe may name one revision twice (the latest and the "prev" target both resolve to it
+    # when nothing else was rolled out): one entry per revision, percents summed.
+    percents: dict[str, int] = {}
+    tags: dict[str, list[str]] = {}
     for target in component.get("traffic") or []:
         revision = str(target.get("revisionName") or "")
+        percents[revision] = percents.get(revision, 0) + int(target.get("percent") or 0)
+        tags.setdefault(revision, []).extend([target["tag"]] if target.get("tag") else [])
+    entries = []
+    for revision, percent in percents.items():
         if revision == created:
-            role, model = ("canary" if canary_percent(isvc) is not None else "current"), current
-        elif revision == rolled_out or target.get("tag") == "prev":
+            canary = canary_percent(isvc) is not None and percent < 100
+            role, model = ("canary" if canary else "current"), current
+        elif revision == rolled_out or "prev" in tags[revision]:
             role, model = "previous", previous
         else:
             role, model = "older", ""  # a revision whose model this product did not record
         entries.append(
             {
                 "revision": revision,
-                "percent": int(target.get("percent") or 0),
-                "latest": bool(target.get("latestRevision")),
-                "tag": target.get("tag") or "",
+                "percent": percent,
+                "tags": tags[revision],
                 "role": role,
                 "storage_uri": model,
                 # Knative routes only to ready revisions: a revision in the traffic is ready.
@@ -250,6 +257,7 @@ class Outcome:
     message: str
     split: dict[str, Any] | None
     url: str = ""
+    """The prediction URL (status.url and the protocol's path)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -259,7 +267,7 @@ class Outcome:
             "changed": self.changed,
             "message": self.message,
             "split": self.split,
-            "url": self.url,
+            "prediction_url": self.url,
         }
 
 
@@ -335,7 +343,7 @@ def promote(
     view = split(isvc)
     return Outcome(
         "promote", name, namespace, True, f"promoted: {describe_split(view)}", view,
-        str((isvc.get("status") or {}).get("url") or ""),
+        _prediction_url(isvc),
     )  # fmt: skip
 
 
@@ -396,5 +404,14 @@ def rollback(
     view = split(isvc)
     return Outcome(
         "rollback", name, namespace, True, f"rolled back to {previous}: {describe_split(view)}",
-        view, str((isvc.get("status") or {}).get("url") or ""),
+        view, _prediction_url(isvc),
     )  # fmt: skip
+
+
+def _prediction_url(isvc: dict[str, Any]) -> str:
+    from .deploy import prediction_url
+    from .lifecycle import engine_of
+
+    engine = engine_of(isvc)[0]
+    url = str((isvc.get("status") or {}).get("url") or "")
+    return prediction_url(url, engine, isvc["metadata"]["name"]) if url and engine else url

@@ -77,6 +77,8 @@ class Revision:
     url: str = ""
     failure: tuple[str, str, str, int | None] | None = None
     """(reason, message, transition, exit code) when it failed to load."""
+    routed: int = 0
+    """Connections the route sent here (for tests)."""
 
 
 @dataclass
@@ -106,6 +108,7 @@ class KnativeService:
         if not weighted:
             return None
         revision = random.choices([r for r, _ in weighted], [w for _, w in weighted])[0]
+        revision.routed += 1
         parts = urlsplit(revision.url)
         return str(parts.hostname), int(parts.port or 80)
 
@@ -395,6 +398,10 @@ class KServeController:
             ):  # rolled out, then given less: "rolled out" goes back to the previous revision
                 svc.latest_rolledout = svc.previous_rolledout
         return (svc.latest_rolledout, svc.previous_rolledout) != before
+
+    def service(self, namespace: str, name: str) -> KnativeService | None:
+        """The Knative state of an InferenceService (for tests)."""
+        return self._current.get((namespace, name))
 
     def _router_url(self, svc: KnativeService) -> str:
         if svc.router is None:
