@@ -390,8 +390,7 @@ def rollback(
         log.info("traffic back on the previous revision: %s", describe_split(split(isvc)))
         # 2. The previous model in the spec; its new revision starts without traffic.
         config = applied_config(isvc)
-        _implementation_of(config, isvc)["storageUri"] = previous
-        config["metadata"].setdefault("annotations", {})[PREVIOUS] = previous
+        _implementation_of(config, isvc)["storageUri"] = previous  # PREVIOUS now names it too
         isvc = _step(cluster, isvc, config, _new_revision_ready_on_previous, timeout, force)
     # 3. The percent removed: the ready revision with the previous model takes the traffic.
     config = applied_config(isvc)
