@@ -197,20 +197,6 @@ def test_run_local_serves_on_the_port_asked_and_stops(zoo: Path, tmp_path: Path)
     assert "config key port='http' is not a port number" in one_line_error(bad)
 
 
-def _options_parse() -> bool:
-    from kserve_predictor import serving_options
-
-    try:
-        serving_options.parse({"min_replicas": "2"})
-    except NotImplementedError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(
-    not _options_parse(),
-    reason="serving_options.parse is filled in by issue 13's serving-options branch",
-)
 def test_serving_options_are_config_keys(s3: S3Server, cluster: Cluster, s3_model) -> None:  # type: ignore[no-untyped-def]
     env = env_for(s3, cluster)
     url = s3_model("sklearn_pickle")

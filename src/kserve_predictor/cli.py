@@ -195,6 +195,10 @@ def _deploy_and_report(args: argparse.Namespace, redactor: Redactor, settings: A
             from .deploy import GRPC_METHOD
 
             human += f"\ngRPC: call {GRPC_METHOD} with model_name {result.app_name}"
+        if settings.options.canary_traffic_percent is not None:
+            from .rollout import describe_split
+
+            human += f"\ntraffic: {describe_split(result.split)}"
     _emit(args, redactor, result.as_dict(), human)
     return 0
 
@@ -304,12 +308,48 @@ def cmd_deploy_local(args: argparse.Namespace, redactor: Redactor, name: str) ->
 
 
 def cmd_run(args: argparse.Namespace, redactor: Redactor) -> int:
-    from .step import settings_from_env
+    from .step import action_from_env, settings_from_env
 
+    action = action_from_env()
+    if action != "deploy":
+        return _run_rollout(args, redactor, action)
     settings = settings_from_env()
     namespace = settings.namespace or "the kubeconfig context's namespace"
     log.info("deploying %s as %s in %s", settings.model_url, settings.app_name, namespace)
     return _deploy_and_report(args, redactor, settings)
+
+
+def _run_rollout(args: argparse.Namespace, redactor: Redactor, action: str) -> int:
+    """The step with FUSEML_ACTION=promote/rollback: on FUSEML_APP_NAME, output its URL."""
+    from .step import rollout_from_env, write_result
+
+    target = rollout_from_env()
+    outcome = _rollout(action, target.cluster, target.namespace, target.name,
+                       target.workflow, target.force, target.timeout)  # fmt: skip
+    path = write_result(outcome.url) if outcome.url else None
+    if path:
+        log.debug("wrote the URL to %s", path)
+    _emit(args, redactor, outcome.as_dict(), outcome.message)
+    return 0
+
+
+def _rollout(
+    action: str, cluster: Any, namespace: str | None, name: str, workflow: str, force: bool,
+    timeout: float,
+) -> Any:  # fmt: skip
+    from . import rollout
+
+    run = rollout.promote if action == "promote" else rollout.rollback
+    return run(cluster, namespace or cluster.default_namespace, name, workflow, force, timeout)
+
+
+def cmd_rollout(args: argparse.Namespace, redactor: Redactor) -> int:
+    outcome = _rollout(args.command, _cluster(args), args.namespace, args.name, args.workflow,
+                       args.force, args.timeout)  # fmt: skip
+    name = f"{outcome.namespace}/{outcome.name}"
+    human = outcome.message if not outcome.changed else f"{name} {outcome.message}"
+    _emit(args, redactor, outcome.as_dict(), human)
+    return 0
 
 
 def cmd_deploy(args: argparse.Namespace, redactor: Redactor) -> int:
@@ -413,8 +453,30 @@ def cmd_status(args: argparse.Namespace, redactor: Redactor) -> int:
             f"prediction URL:  {info['prediction_url'] or '-'}",
             f"FuseML:          {info['fuseml'] or 'not registered'}",
         ]
+        lines += _human_split(info.get("split"))
     _emit(args, redactor, info, "\n".join(lines))
     return 0 if info["ready"] else 1
+
+
+def _human_split(view: dict[str, Any] | None) -> list[str]:
+    if not view:
+        return []
+    percent = view["canary_traffic_percent"]
+    lines = [
+        "canary:          "
+        + (f"{percent}% asked (canaryTrafficPercent)" if percent is not None else "none"),
+        f"revisions:       latest {view['latest_created_revision']}, ready "
+        f"{view['latest_ready_revision'] or '-'}, rolled out {view['latest_rolledout_revision'] or '-'}",
+        "traffic:" + ("" if view["traffic"] else "         none routed yet"),
+    ]
+    for t in view["traffic"]:
+        lines.append(
+            f"  {t['percent']:>3}% {t['revision']:<28} {t['role']:<9} "
+            f"{'ready' if t['ready'] else 'not ready':<10}{t['storage_uri'] or '(model not recorded)'}"
+        )
+    if view["previous_storage_uri"]:
+        lines.append(f"previous model:  {view['previous_storage_uri']}")
+    return lines
 
 
 def cmd_gc(args: argparse.Namespace, redactor: Redactor) -> int:
@@ -711,6 +773,28 @@ def _parser() -> argparse.ArgumentParser:
         help="also remove the service's converted layout when no other InferenceService uses it",
     )
     p.set_defaults(handler=cmd_delete)
+
+    for command, does in (
+        ("promote", "send all traffic to the canary and drop canaryTrafficPercent"),
+        ("rollback", "send all traffic back to the previous model and restore it in the spec"),
+    ):
+        p = sub.add_parser(command, parents=[common, cluster], help=does + " (idempotent)")
+        p.add_argument("name")
+        p.add_argument(
+            "--workflow",
+            default=os.environ.get("FUSEML_ENV_WORKFLOW_NAME", ""),
+            help=f"{command} only if NAME belongs to this FuseML workflow (default: any of ours)",
+        )
+        p.add_argument(
+            "--force",
+            action="store_true",
+            help="change it even if kserve-predictor did not make it",
+        )
+        p.add_argument(
+            "--timeout", type=float, default=600.0,
+            help="seconds to wait for each traffic change (default 600)",
+        )  # fmt: skip
+        p.set_defaults(handler=cmd_rollout)
 
     p = sub.add_parser(
         "gc",

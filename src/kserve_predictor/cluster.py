@@ -325,9 +325,16 @@ class Cluster:
     # --- waiting ---------------------------------------------------------------------------
 
     def wait_ready(
-        self, namespace: str, name: str, generation: int, timeout: float, poll: float = 10.0
+        self,
+        namespace: str,
+        name: str,
+        generation: int,
+        timeout: float,
+        poll: float = 10.0,
+        settled: Callable[[dict[str, Any]], bool] | None = None,
     ) -> dict[str, Any]:
-        """Watch the InferenceService until it is Ready for ``generation``; return it.
+        """Watch the InferenceService until it is Ready for ``generation`` (and, with
+        ``settled``, until ``settled(isvc)``: e.g. the traffic split in its status); return it.
 
         Raises NotReady as soon as KServe or the predictor pods report a terminal failure, and
         ReadyTimeout with the last known cause at the deadline, which holds even when the API
@@ -347,7 +354,7 @@ class Cluster:
                     continue
                 last = isvc
                 verdict = readiness(isvc, generation)
-                if verdict is True:
+                if verdict is True and (settled is None or settled(isvc)):
                     return isvc
                 if isinstance(verdict, str):
                     raise NotReady(f"InferenceService {namespace}/{name} failed: {verdict}")
@@ -357,6 +364,8 @@ class Cluster:
                 raise
             api_problem = str(e)
         cause = describe_status(last, generation) if last else "it was never seen"
+        if last and readiness(last, generation) is True:  # ready, but ``settled`` said no
+            cause = "it is Ready, but its status does not show the traffic routed as asked yet"
         if api_problem:
             cause += f" (the API kept failing: {api_problem})"
         pods = self._pod_failure(

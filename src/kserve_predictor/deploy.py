@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import manifests
+from . import manifests, rollout
 from .cluster import Cluster, ClusterSettings, connect
 from .convert import ConversionResult, convert
 from .detect import Detection, detect
@@ -48,6 +48,8 @@ class DeployResult:
     """Latency of the smoke test's prediction, when one ran."""
     compatibility: dict[str, Any] | None = None
     """The compatibility verdict on the runtime KServe selects."""
+    split: dict[str, Any] | None = None
+    """The traffic split the status reports (Knative mode), see rollout.split."""
 
     def __repr__(self) -> str:
         return masked_repr(self)  # the manifests hold the Secret
@@ -70,6 +72,7 @@ class DeployResult:
             "skipped": conversion.skipped if conversion else [],
             "smoke_test_ms": None if self.smoke_ms is None else round(self.smoke_ms, 1),
             "compatibility": self.compatibility,
+            "split": self.split,
         }
 
 
@@ -145,6 +148,7 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
     objects = _manifests(settings, detection, location, engine, limits, style)
     existing = _check_ownership(cluster, settings, objects)
     _check_mode(settings, existing["InferenceService"])
+    _record_previous_model(objects[-1], existing["InferenceService"])
     for manifest in objects:  # permissions, schema, webhooks, namespace, field conflicts
         try:
             cluster.apply(manifest, dry_run=True, force=settings.force)
@@ -186,8 +190,19 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
         generation,
     )
 
-    # 5. Wait until KServe serves this generation.
-    isvc = cluster.wait_ready(settings.namespace, app, generation, settings.timeout)
+    # 5. Wait until KServe serves this generation; a canary until its revision is ready and in
+    # the traffic split (Ready alone may still be the old revision's).
+    canary = settings.options.canary_traffic_percent is not None
+    isvc = cluster.wait_ready(
+        settings.namespace,
+        app,
+        generation,
+        settings.timeout,
+        settled=rollout.canary_rolled if canary else None,
+    )
+    result.split = rollout.split(isvc)
+    if canary:
+        log.info("traffic: %s", rollout.describe_split(result.split))
     result.url = str((isvc.get("status") or {}).get("url") or "")
     if not result.url:
         raise UsageError(
@@ -447,6 +462,14 @@ def _annotations(detection: Detection) -> dict[str, str]:
     return manifests.compatibility_annotations(
         detection.needs.annotations(), verdict.status, verdict.image, verdict.problems
     )
+
+
+def _record_previous_model(isvc: dict[str, Any], existing: dict[str, Any] | None) -> None:
+    """Name the model this deploy replaces, for rollback (sent on every apply: server-side
+    apply would remove an annotation this manager stopped sending)."""
+    previous = rollout.model_to_record(existing, _storage_uri(isvc))
+    if previous:
+        isvc["metadata"].setdefault("annotations", {})[rollout.PREVIOUS] = previous
 
 
 def _storage_uri(isvc: dict[str, Any]) -> str:

@@ -19,6 +19,7 @@ from .engines import ENGINES, Engine
 from .errors import UsageError
 from .manifests import credentials_name
 from .ownership import REMOVE, WORKFLOW_LABEL, fuseml_owner_problem, is_managed, refuse_unless_ours
+from .rollout import split
 from .serving_options import normal_mode, recorded_mode
 from .settings import S3Settings
 
@@ -121,6 +122,7 @@ def service_status(
         "prediction_url": prediction_url(url, engine, name, protocol) if url and engine else "",
         "deployment_mode": normal_mode(recorded_mode(isvc)),
         "fuseml": fuseml,
+        "split": split(isvc),
     }
 
 

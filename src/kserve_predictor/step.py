@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import UsageError
 from .fuseml import DEFAULT_FUSEML_URL
@@ -13,6 +15,7 @@ from .serving_options import from_env as options_from_env
 from .settings import DeploySettings, NetworkSettings, S3Settings, parse_bool, positive_number
 
 DEFAULT_RESULTS_DIR = "/tekton/results"
+ACTIONS = ("deploy", "promote", "rollback")
 _POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
@@ -67,6 +70,64 @@ def settings_from_env(
         retry_seconds=network.retry_seconds,
         options=options_from_env(env),
     )
+
+
+def action_from_env(env: Mapping[str, str] | None = None) -> str:
+    """FUSEML_ACTION: what the step does; deploy (the default), promote or rollback."""
+    env = os.environ if env is None else env
+    action = env.get("FUSEML_ACTION", "").strip().lower() or "deploy"
+    if action not in ACTIONS:
+        raise UsageError(
+            f"FUSEML_ACTION={action!r} is unknown; use deploy (the default), promote or rollback"
+        )
+    return action
+
+
+@dataclass(frozen=True)
+class RolloutTarget:
+    """The InferenceService a promote/rollback step changes, and how."""
+
+    cluster: Any
+    namespace: str
+    name: str
+    workflow: str
+    force: bool
+    timeout: float
+
+
+def rollout_from_env(env: Mapping[str, str] | None = None) -> RolloutTarget:
+    """A promote/rollback step: FUSEML_APP_NAME names the service (the deploy step's)."""
+    from .cluster import ClusterSettings, connect
+
+    env = os.environ if env is None else env
+    result_file(env)  # a bad TASK_RESULT must fail before anything is changed
+    given = env.get("FUSEML_APP_NAME", "").strip()
+    if not given:
+        raise UsageError(
+            "FUSEML_APP_NAME is empty; a promote/rollback step needs the name the deploy step "
+            "used (give both steps the same app_name input)"
+        )
+    name = check_app_name(given, "FUSEML_APP_NAME")
+    timeout = positive_number(
+        "FUSEML_TIMEOUT", env.get("FUSEML_TIMEOUT", "").strip() or "600", "seconds"
+    )
+    force = parse_bool("FUSEML_FORCE", env.get("FUSEML_FORCE"), False)
+    network = NetworkSettings.from_env(env)
+    cluster = connect(
+        ClusterSettings(
+            env.get("KUBECONFIG", "").strip() or None,
+            None,
+            network.k8s_verify_tls,
+            network.retry_seconds,
+        )
+    )
+    namespace = (
+        env.get("FUSEML_ENV_WORKFLOW_NAMESPACE", "").strip()
+        or _pod_namespace()
+        or cluster.default_namespace
+    )
+    workflow = env.get("FUSEML_ENV_WORKFLOW_NAME", "").strip()
+    return RolloutTarget(cluster, namespace, name, workflow, force, timeout)
 
 
 def _pod_namespace() -> str:

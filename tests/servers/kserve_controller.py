@@ -16,22 +16,45 @@ On every new generation of an InferenceService it:
 Every status write records ``status.deploymentMode`` as KServe >= 0.15 does (GetDeploymentMode):
 the mode already recorded, else the ``serving.kserve.io/deploymentMode`` annotation (legacy
 names mapped to Standard/Knative), else the inferenceservice-config default (``default_mode``).
+In Knative (Serverless) mode, KServe's default, it also keeps what Knative and KServe keep for
+canary rollouts (kserve pkg/controller/v1beta1/inferenceservice/reconcilers/knative/
+ksvc_reconciler.go createKnativeService, and pkg/apis/serving/v1beta1 PropagateStatus):
+- a new Knative revision ``<name>-predictor-0000N`` only when the revision template changes
+  (the predictor without ``canaryTrafficPercent``, the isvc's labels and annotations); a change
+  of ``canaryTrafficPercent`` alone only moves traffic;
+- the traffic targets KServe asks Knative for: with ``canaryTrafficPercent`` P and a rolled-out
+  revision, ``latestRevision`` gets P and the last rolled-out revision (tag ``prev``) 100-P;
+  otherwise the latest revision gets 100. Knative resolves ``latestRevision`` to the latest
+  *ready* revision, so a new revision gets no traffic until it is ready, and one that fails
+  leaves its share on the last ready one;
+- ``status.components.predictor``: latestCreatedRevision, latestReadyRevision, traffic, and
+  latestRolledoutRevision / previousRolledoutRevision moved as PropagateStatus moves them (a
+  latest revision at 100% is rolled out; a rolled-out latest revision given less than 100%
+  hands "rolled out" back to the previous one, which is how canaryTrafficPercent: 0 rolls back);
+- requests to ``status.url`` split per connection by those percents between the revisions' model
+  servers, each kept serving while it has traffic, as Knative's ingress splits them.
+Standard (RawDeployment) mode has no revisions and no traffic split.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
+import random
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from .k8s_api import CRD_DIR, KubeApiServer
 from .storage_initializer import download
+from .tcp_proxy import TcpProxy
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +63,65 @@ RUNTIMES_FILE = CRD_DIR.parent / "runtimes" / "release-v0.20.0_clusterservingrun
 Serve = Callable[[str, Path, str, dict[str, Any], dict[str, Any]], str]
 """serve(runtime name, downloaded model dir, model name, isvc, runtime object) -> base URL;
 raises on load failure."""
+
+
+# Labels/annotations KServe keeps off the revision template (constants.*DisallowedList).
+_NOT_ON_REVISION = ("kubectl.kubernetes.io/last-applied-configuration",)
+
+
+@dataclass
+class Revision:
+    """A Knative revision: one revision template, loaded once."""
+
+    name: str
+    template: str
+    ready: bool = False
+    url: str = ""
+    failure: tuple[str, str, str, int | None] | None = None
+    """(reason, message, transition, exit code) when it failed to load."""
+    routed: int = 0
+    """Connections the route sent here (for tests)."""
+
+
+@dataclass
+class KnativeService:
+    """What Knative and KServe keep for one InferenceService's predictor in Knative mode."""
+
+    revisions: list[Revision] = field(default_factory=list)
+    canary: int | None = None
+    """The spec's canaryTrafficPercent."""
+    latest_rolledout: str = ""
+    previous_rolledout: str = ""
+    traffic: list[dict[str, Any]] = field(default_factory=list)
+    router: TcpProxy | None = None
+
+    def latest_ready(self) -> Revision | None:
+        return next((r for r in reversed(self.revisions) if r.ready), None)
+
+    def by_name(self, name: str) -> Revision | None:
+        return next((r for r in self.revisions if r.name == name), None)
+
+    def choose(self) -> tuple[str, int] | None:
+        """Knative's ingress: a backend per request, weighted by the traffic percents."""
+        weighted = [
+            (self.by_name(t["revisionName"]), int(t.get("percent") or 0)) for t in self.traffic
+        ]
+        weighted = [(r, w) for r, w in weighted if r is not None and r.url and w > 0]
+        if not weighted:
+            return None
+        revision = random.choices([r for r, _ in weighted], [w for _, w in weighted])[0]
+        revision.routed += 1
+        parts = urlsplit(revision.url)
+        return str(parts.hostname), int(parts.port or 80)
+
+
+def revision_template(isvc: dict[str, Any]) -> str:
+    """What makes a Knative revision: the predictor without the traffic setting, and the
+    labels and annotations KServe copies onto the revision template."""
+    predictor = {k: v for k, v in isvc["spec"]["predictor"].items() if k != "canaryTrafficPercent"}
+    meta = isvc["metadata"]
+    notes = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in _NOT_ON_REVISION}
+    return json.dumps([predictor, meta.get("labels") or {}, notes], sort_keys=True)
 
 
 class LoadFailed(Exception):
@@ -109,6 +191,9 @@ class KServeController:
         """deploy.defaultDeploymentMode of ../shared/kserve/configmap ("Serverless" = Knative)."""
         self.runtimes = load_runtimes()
         self.reconciled: dict[tuple[str, str, str], int] = {}
+        self.knative: dict[tuple[str, str, str], KnativeService] = {}
+        self._current: dict[tuple[str, str], KnativeService] = {}
+        """The Knative state of the object now stored under (namespace, name)."""
         self.workdir = Path(tempfile.mkdtemp(prefix="kserve-sim-"))
 
     def attach(self) -> KServeController:
@@ -116,6 +201,9 @@ class KServeController:
         return self
 
     def close(self) -> None:
+        for svc in self.knative.values():
+            if svc.router is not None:
+                svc.router.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     # --- reconcile -------------------------------------------------------------------------
@@ -128,6 +216,10 @@ class KServeController:
         if self.reconciled.get(key, 0) >= generation:
             return  # our own status writes, or a no-op
         self.reconciled[key] = generation
+        if self._deployment_mode(namespace, name) == "Knative":
+            self._current[(namespace, name)] = self.knative.setdefault(key, KnativeService())
+        else:
+            self._current.pop((namespace, name), None)
         try:
             self._reconcile(namespace, name, obj, generation)
         except Exception as e:  # a bug in the simulation must show up as a failure, not hang
@@ -135,6 +227,15 @@ class KServeController:
             self._fail(namespace, name, generation, "InternalError", f"simulation error: {e}")
 
     def _reconcile(self, namespace: str, name: str, isvc: dict[str, Any], generation: int) -> None:
+        svc = self._current.get((namespace, name))
+        if svc is not None:
+            svc.canary = isvc["spec"]["predictor"].get("canaryTrafficPercent")
+            template = revision_template(isvc)
+            if svc.revisions and svc.revisions[-1].template == template:
+                self._settle(namespace, name, generation, svc.revisions[-1])
+                return  # the route changes; Knative makes no revision
+            number = len(svc.revisions) + 1
+            svc.revisions.append(Revision(f"{name}-predictor-{number:05d}", template))
         self._status(
             namespace,
             name,
@@ -219,7 +320,121 @@ class KServeController:
             )
             self._fail(namespace, name, generation, "ModelLoadFailed", str(e)[:500], exit_code=1)
             return
+        if svc is not None:
+            svc.revisions[-1].ready, svc.revisions[-1].url = True, url
         self._ready(namespace, name, generation, url)
+
+    def _settle(self, namespace: str, name: str, generation: int, latest: Revision) -> None:
+        """A new generation with the same revision template: the latest revision's state again,
+        with the route recomputed."""
+        if latest.ready:
+            self._ready(namespace, name, generation, latest.url)
+        elif latest.failure is not None:
+            reason, message, transition, exit_code = latest.failure
+            self._fail(namespace, name, generation, reason, message, transition, exit_code)
+        else:
+            self._status(
+                namespace, name, generation, ready="Unknown", transition="InProgress",
+                reason="InProgress",
+            )  # fmt: skip
+
+    # --- Knative routing (KServe's traffic targets, Knative's resolution) ------------------
+
+    def _route(self, namespace: str, name: str, svc: KnativeService) -> None:
+        """Recompute the traffic as KServe reconciles it: targets from the rolled-out revisions,
+        resolved by Knative, then PropagateStatus; again while that moves the rolled-out
+        revisions (KServe reconciles once more on its own status change)."""
+        for _ in range(3):
+            targets: list[dict[str, Any]] = []
+            if svc.canary is not None and svc.latest_rolledout:
+                targets.append({"latestRevision": True, "percent": svc.canary})
+                if svc.canary < 100:
+                    targets.append(
+                        {
+                            "tag": "prev",
+                            "revisionName": svc.latest_rolledout,
+                            "latestRevision": False,
+                            "percent": 100 - svc.canary,
+                        }
+                    )
+            else:
+                targets.append({"latestRevision": True, "percent": 100})
+            ready = svc.latest_ready()
+            traffic = []
+            for target in targets if ready is not None else []:  # no ready revision: no route
+                resolved = {"revisionName": ready.name if target["latestRevision"] else target["revisionName"], **target}  # fmt: skip
+                if "tag" in resolved:
+                    resolved["url"] = (
+                        f"http://{resolved['tag']}-{name}-predictor-{namespace}.{self.domain}"
+                    )
+                traffic.append(resolved)
+            svc.traffic = traffic
+            if not self._propagate(svc):
+                return
+
+    @staticmethod
+    def _propagate(svc: KnativeService) -> bool:
+        """KServe's PropagateStatus bookkeeping of rolled-out revisions; True if it moved."""
+        ready = svc.latest_ready()
+        if ready is None:
+            return False
+        created = svc.revisions[-1].name
+        before = (svc.latest_rolledout, svc.previous_rolledout)
+        per_revision: dict[str, int] = {}
+        for t in svc.traffic:
+            per_revision[t["revisionName"]] = per_revision.get(t["revisionName"], 0) + t["percent"]
+        for t in svc.traffic:
+            if t["revisionName"] != ready.name or not t["latestRevision"]:
+                continue
+            if svc.latest_rolledout != ready.name:
+                if t["percent"] == 100:  # the latest ready revision is fully rolled out
+                    svc.previous_rolledout, svc.latest_rolledout = svc.latest_rolledout, ready.name
+            elif (
+                ready.name == created
+                and t["percent"] < 100
+                and per_revision.get(t["revisionName"]) == 100
+                and svc.previous_rolledout
+            ):  # rolled out, then given less: "rolled out" goes back to the previous revision
+                svc.latest_rolledout = svc.previous_rolledout
+        return (svc.latest_rolledout, svc.previous_rolledout) != before
+
+    def service(self, namespace: str, name: str) -> KnativeService | None:
+        """The Knative state of an InferenceService (for tests)."""
+        return self._current.get((namespace, name))
+
+    def _router_url(self, svc: KnativeService) -> str:
+        if svc.router is None:
+            svc.router = TcpProxy("127.0.0.1", 0, choose=svc.choose)
+        return svc.router.url
+
+    def _write(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """Store a status; in Knative mode with the predictor's revisions and traffic, and the
+        URLs of the route, which answers while any revision has traffic."""
+        svc = self._current.get((namespace, name))
+        if svc is not None and svc.revisions:
+            self._route(namespace, name, svc)
+            ready = svc.latest_ready()
+            component: dict[str, Any] = {"latestCreatedRevision": svc.revisions[-1].name}
+            if ready is not None:
+                component["latestReadyRevision"] = ready.name
+            if svc.latest_rolledout:
+                component["latestRolledoutRevision"] = svc.latest_rolledout
+            if svc.previous_rolledout:
+                component["previousRolledoutRevision"] = svc.previous_rolledout
+            if svc.traffic:
+                component["traffic"] = svc.traffic
+                routed = self._router_url(svc)
+                external = f"http://{name}-{namespace}.{self.domain}"
+                internal = f"http://{name}-predictor.{namespace}.svc.cluster.local"
+                if self.default_install:
+                    internal = routed
+                else:
+                    external = routed
+                status["url"], status["address"] = external, {"url": internal}
+                component["url"] = external
+            status["components"] = {"predictor": component}
+        status["deploymentMode"] = self._deployment_mode(namespace, name)
+        self.api.update_status("inferenceservices", namespace, name, status)
 
     def _storage_initializer(
         self, namespace: str, isvc: dict[str, Any], uri: str, generation: int
@@ -297,8 +512,7 @@ class KServeController:
                 status["modelStatus"].update(value)
             else:
                 status[key] = value
-        status["deploymentMode"] = self._deployment_mode(namespace, name)
-        self.api.update_status("inferenceservices", namespace, name, status)
+        self._write(namespace, name, status)
 
     def _fail(
         self,
@@ -313,6 +527,9 @@ class KServeController:
         failure: dict[str, Any] = {"reason": reason, "message": message}
         if exit_code is not None:
             failure["exitCode"] = exit_code
+        svc = self._current.get((namespace, name))
+        if svc is not None and svc.revisions:
+            svc.revisions[-1].failure = (reason, message, transition, exit_code)
         predictor = {
             "type": "PredictorReady",
             "status": "False",
@@ -354,9 +571,8 @@ class KServeController:
                 "transitionStatus": "UpToDate",
                 "states": {"activeModelState": "Loaded", "targetModelState": "Loaded"},
             },
-            "deploymentMode": self._deployment_mode(namespace, name),
         }
-        self.api.update_status("inferenceservices", namespace, name, status)
+        self._write(namespace, name, status)
 
     def _unschedulable(self, namespace: str, name: str, message: str) -> None:
         """A Pending pod the scheduler could not place, as the scheduler reports it."""

@@ -2,6 +2,8 @@
 
 ``pause()`` makes it close every new and open connection at once (the server looks down);
 ``resume()`` forwards again; ``drop_next(n)`` closes the next n connections without forwarding.
+With ``choose``, each new connection goes where ``choose()`` says (the KServe simulation's
+traffic split between revisions); None closes it (no revision to route to).
 """
 
 from __future__ import annotations
@@ -9,11 +11,18 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Callable
 
 
 class TcpProxy:
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(
+        self,
+        target_host: str,
+        target_port: int,
+        choose: Callable[[], tuple[str, int] | None] | None = None,
+    ) -> None:
         self.target = (target_host, target_port)
+        self.choose = choose
         self._listener = socket.socket()
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", 0))
@@ -61,8 +70,11 @@ class TcpProxy:
                 self.dropped += 1
                 _close(client)
                 continue
+            target = self.choose() if self.choose else self.target
             try:
-                upstream = socket.create_connection(self.target, timeout=5)
+                if target is None:
+                    raise OSError("no target")
+                upstream = socket.create_connection(target, timeout=5)
             except OSError:
                 _close(client)
                 continue
