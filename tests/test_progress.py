@@ -1,0 +1,111 @@
+"""What takes time shows it: a large copy's progress on a terminal, and each state change of
+the InferenceService while the deployment waits for it."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import select
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import OUTPUTS, SECRET_KEY, S3Server, run_cli, upload
+
+from kserve_predictor.progress import SHOW_FILES
+
+EXTRA_FILES = SHOW_FILES + 10
+PROGRESS_LINE = re.compile(r"copying: (\d+)/(\d+) files, [\d.]+ \w+/[\d.]+ \w+, [\d.]+ \w+/s")
+
+
+def _many_files_model(s3: S3Server, bucket: str, zoo: Path, tmp_path: Path) -> str:
+    """A model the mlflow engine copies file by file, with more files than SHOW_FILES."""
+    folder = tmp_path / "model"
+    shutil.copytree(zoo / "sklearn_pickle", folder)
+    for i in range(EXTRA_FILES):
+        (folder / "extra" / f"part-{i:03d}.txt").parent.mkdir(exist_ok=True)
+        (folder / "extra" / f"part-{i:03d}.txt").write_text(f"part {i}\n" * 100)
+    return upload(s3, folder, bucket, f"1/models/m-{uuid.uuid4().hex[:12]}/artifacts")
+
+
+def _run_on_a_terminal(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    """Run the CLI with stderr on a pseudo-terminal (as in an interactive shell) and stdout on
+    a pipe; returns the exit code, stdout and what the terminal received."""
+    full_env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("FUSEML_", "MLFLOW_", "AWS_"))
+    }
+    full_env.update({"AWS_EC2_METADATA_DISABLED": "true", **env})
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kserve_predictor", *args],
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        stdin=subprocess.DEVNULL,
+    )
+    os.close(slave)
+    received = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 120)
+        if not ready:
+            process.kill()
+            pytest.fail("the command went silent on the terminal for 120 s")
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the slave side closed: the process ended
+            break
+        if not chunk:
+            break
+        received += chunk
+    stdout = process.stdout.read().decode() if process.stdout else ""
+    code = process.wait(timeout=60)
+    os.close(master)
+    terminal = received.decode(errors="replace")
+    OUTPUTS.append(stdout + terminal)
+    return code, stdout, terminal
+
+
+def test_a_copy_of_many_files_shows_files_and_bytes_on_a_terminal(
+    s3: S3Server, bucket: str, zoo: Path, tmp_path: Path
+) -> None:
+    url = _many_files_model(s3, bucket, zoo, tmp_path)
+    code, stdout, terminal = _run_on_a_terminal(
+        "convert", url, "--predictor", "mlflow", env=s3.env
+    )
+    assert code == 0, terminal
+    counts = [(int(a), int(b)) for a, b in PROGRESS_LINE.findall(terminal)]
+    assert counts, terminal
+    total = counts[-1][1]
+    assert total >= EXTRA_FILES and counts[-1] == (total, total)  # ends complete
+    assert [done for done, _ in counts] == sorted(done for done, _ in counts)  # only forward
+    assert "\r" in terminal  # redrawn in place, not a line per tick
+    assert SECRET_KEY not in terminal and "copying" not in stdout  # stdout stays the result
+    summary = re.search(r"(\d+) copied, (\d+) written", stdout)
+    assert summary and int(summary[1]) + int(summary[2]) == total  # the bar counted every file
+
+
+def test_no_progress_without_a_terminal_or_with_json(
+    s3: S3Server, bucket: str, zoo: Path, tmp_path: Path
+) -> None:
+    url = _many_files_model(s3, bucket, zoo, tmp_path)
+    piped = run_cli("convert", url, "--predictor", "mlflow", env=s3.env)
+    assert piped.code == 0, piped.stderr
+    assert "copying:" not in piped.stderr and "\r" not in piped.stderr
+    other = _many_files_model(s3, bucket, zoo, tmp_path / "again")
+    code, stdout, terminal = _run_on_a_terminal(
+        "convert", other, "--predictor", "mlflow", "--output", "json", env=s3.env
+    )
+    assert code == 0, terminal
+    assert "copying:" not in terminal
+    assert len(json.loads(stdout)["copied"]) > EXTRA_FILES
+
+
+def test_a_small_quick_copy_shows_nothing_even_on_a_terminal(s3: S3Server, s3_model) -> None:
+    code, stdout, terminal = _run_on_a_terminal("convert", s3_model("sklearn_pickle"), env=s3.env)
+    assert code == 0, terminal
+    assert "1 copied" in stdout and "copying:" not in terminal
