@@ -74,9 +74,7 @@ def test_a_copy_of_many_files_shows_files_and_bytes_on_a_terminal(
     s3: S3Server, bucket: str, zoo: Path, tmp_path: Path
 ) -> None:
     url = _many_files_model(s3, bucket, zoo, tmp_path)
-    code, stdout, terminal = _run_on_a_terminal(
-        "convert", url, "--predictor", "mlflow", env=s3.env
-    )
+    code, stdout, terminal = _run_on_a_terminal("convert", url, "--predictor", "mlflow", env=s3.env)
     assert code == 0, terminal
     counts = [(int(a), int(b)) for a, b in PROGRESS_LINE.findall(terminal)]
     assert counts, terminal

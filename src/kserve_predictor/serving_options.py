@@ -14,6 +14,7 @@ from typing import Any
 
 from .errors import UsageError
 
+
 @dataclass(frozen=True)
 class ServingOptions:
     """What the user asked of KServe beyond the model; all unset (None) by default, and an unset
