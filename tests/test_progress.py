@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import OUTPUTS, SECRET_KEY, S3Server, run_cli, upload
+from conftest import OUTPUTS, SECRET_KEY, Cluster, S3Server, run_cli, upload
 
 from kserve_predictor.progress import SHOW_FILES
 
@@ -107,3 +107,39 @@ def test_a_small_quick_copy_shows_nothing_even_on_a_terminal(s3: S3Server, s3_mo
     code, stdout, terminal = _run_on_a_terminal("convert", s3_model("sklearn_pickle"), env=s3.env)
     assert code == 0, terminal
     assert "1 copied" in stdout and "copying:" not in terminal
+
+
+STAGE_LINE = re.compile(r"^INFO kserve_predictor\.cluster: default/(\S+): (.*)$", re.M)
+
+
+def _stages(stderr: str, app: str) -> list[str]:
+    return [text for name, text in STAGE_LINE.findall(stderr) if name == app]
+
+
+def test_the_wait_prints_each_state_change_once_in_order(
+    s3: S3Server, s3_model, cluster: Cluster
+) -> None:  # type: ignore[no-untyped-def]
+    env = {**s3.env, "KUBECONFIG": str(cluster.kubeconfig)}
+    url = s3_model("sklearn_pickle")
+    done = run_cli("deploy", "--model", url, "--app-name", "iris", "--output", "json", env=env)
+    assert done.code == 0, done.stderr
+    json.loads(done.stdout)  # stdout stays the JSON; the stages go to stderr
+    stages = _stages(done.stderr, "iris")
+    assert len(stages) == len(set(stages)), stages  # no repeats
+    expected = [
+        "revision iris-predictor-00001 created",
+        "storage initializer downloading the model",
+        "model server started; loading the model",
+    ]
+    for line in expected:
+        assert line in stages, (line, stages)
+    assert [stages.index(line) for line in expected] == sorted(
+        stages.index(line) for line in expected
+    ), stages
+    assert stages[-1].startswith("ready at http://"), stages
+    assert SECRET_KEY not in done.stderr
+
+    # A second run that changes nothing is ready at once: one line.
+    again = run_cli("deploy", "--model", url, "--app-name", "iris", env=env)
+    assert again.code == 0, again.stderr
+    assert [line[:9] for line in _stages(again.stderr, "iris")] == ["ready at "], again.stderr

@@ -12,6 +12,13 @@ On every new generation of an InferenceService it:
 5. loads the model the way the selected runtime does, through a ``serve`` callback (the real
    local model server, in the end-to-end tests) that returns the URL it answers on;
 6. sets Ready=True with ``url`` — or a failure with ``modelStatus.lastFailureInfo``.
+
+Along the way it reports what KServe's PropagateModelStatus reports
+(pkg/apis/serving/v1beta1/inference_service_status.go): ``modelStatus.states.targetModelState``
+Pending while there is no pod, Loading while the storage-initializer init container runs,
+Pending while the kserve-container starts, Loaded when Ready; in Knative mode (the default
+deployment mode of KServe's configmap, "Serverless") ``components.predictor.latestCreatedRevision``;
+and the predictor pod's container states as the kubelet sets them.
 """
 
 from __future__ import annotations
@@ -129,6 +136,10 @@ class KServeController:
             self._fail(namespace, name, generation, "InternalError", f"simulation error: {e}")
 
     def _reconcile(self, namespace: str, name: str, isvc: dict[str, Any], generation: int) -> None:
+        revision = _revision(isvc, generation)
+        components = (
+            {"components": {"predictor": {"latestCreatedRevision": revision}}} if revision else {}
+        )
         self._status(
             namespace,
             name,
@@ -136,6 +147,7 @@ class KServeController:
             ready="Unknown",
             transition="InProgress",
             reason="InProgress",
+            extra={"modelStatus": {"states": _states("Pending")}, **components},
         )
         model = isvc["spec"]["predictor"]["model"]
         fmt = model["modelFormat"]["name"]
@@ -183,6 +195,12 @@ class KServeController:
                 },
             )
             return  # a real cluster keeps retrying the pull; the isvc stays InProgress
+        # The pod is created with its init container not started yet, then the storage
+        # initializer runs (KServe: Loading); the kubelet starts the model server after it.
+        pod = _PredictorPod(namespace, name, revision)
+        self.api.put_object("pods", pod.manifest(init={"waiting": {"reason": "PodInitializing"}}))
+        self.api.put_object("pods", pod.manifest(init={"running": {}}))
+        self._progress(namespace, name, generation, "Loading", components)
         try:
             folder = self._storage_initializer(namespace, isvc, model["storageUri"], generation)
         except Exception as e:
@@ -202,6 +220,9 @@ class KServeController:
                 exit_code=1,
             )
             return
+        done = {"terminated": {"reason": "Completed", "exitCode": 0}}
+        self.api.put_object("pods", pod.manifest(init=done, server={"running": {}}))
+        self._progress(namespace, name, generation, "Pending", components)
         try:
             url = self.serve(runtime["metadata"]["name"], folder, name, isvc, runtime)
         except Exception as e:
@@ -213,7 +234,8 @@ class KServeController:
             )
             self._fail(namespace, name, generation, "ModelLoadFailed", str(e)[:500], exit_code=1)
             return
-        self._ready(namespace, name, generation, url)
+        self.api.put_object("pods", pod.manifest(init=done, server={"running": {}}, ready=True))
+        self._ready(namespace, name, generation, url, components)
 
     def _storage_initializer(
         self, namespace: str, isvc: dict[str, Any], uri: str, generation: int
@@ -278,6 +300,20 @@ class KServeController:
                 status[key] = value
         self.api.update_status("inferenceservices", namespace, name, status)
 
+    def _progress(
+        self, namespace: str, name: str, generation: int, state: str, extra: dict[str, Any]
+    ) -> None:
+        """InProgress with the model state KServe derives from the pod."""
+        self._status(
+            namespace,
+            name,
+            generation,
+            ready="Unknown",
+            transition="InProgress",
+            reason="InProgress",
+            extra={"modelStatus": {"states": _states(state)}, **extra},
+        )
+
     def _fail(
         self,
         namespace: str,
@@ -308,7 +344,14 @@ class KServeController:
             extra={"conditions": [predictor], "modelStatus": {"lastFailureInfo": failure}},
         )
 
-    def _ready(self, namespace: str, name: str, generation: int, url: str) -> None:
+    def _ready(
+        self,
+        namespace: str,
+        name: str,
+        generation: int,
+        url: str,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         # KServe's default domain template: {{ .Name }}-{{ .Namespace }}.{{ .IngressDomain }}
         external = f"http://{name}-{namespace}.{self.domain}"
         internal = f"http://{name}-predictor.{namespace}.svc.cluster.local"
@@ -332,6 +375,7 @@ class KServeController:
                 "transitionStatus": "UpToDate",
                 "states": {"activeModelState": "Loaded", "targetModelState": "Loaded"},
             },
+            **(extra or {}),
         }
         self.api.update_status("inferenceservices", namespace, name, status)
 
@@ -389,3 +433,78 @@ class KServeController:
             },
         }
         self.api.put_object("pods", pod)
+
+
+RAW_MODES = {"RawDeployment", "Standard"}
+"""serving.kserve.io/deploymentMode values without Knative (no revisions)."""
+
+
+def _revision(isvc: dict[str, Any], generation: int) -> str:
+    """The Knative revision KServe's Knative service gets for this spec ('' in Standard mode):
+    ``<name>-predictor-<5-digit configuration generation>``."""
+    mode = (isvc["metadata"].get("annotations") or {}).get("serving.kserve.io/deploymentMode")
+    if mode in RAW_MODES:
+        return ""
+    return f"{isvc['metadata']['name']}-predictor-{generation:05d}"
+
+
+def _states(target: str) -> dict[str, str]:
+    """modelStatus.states as UpdateModelRevisionStates writes them: the active state is set
+    only once a model is Loaded ('' until then; the field has no omitempty)."""
+    return {"activeModelState": "Loaded" if target == "Loaded" else "", "targetModelState": target}
+
+
+class _PredictorPod:
+    """The predictor pod as the kubelet reports it: a storage-initializer init container and
+    the kserve-container, in the states they pass through."""
+
+    def __init__(self, namespace: str, name: str, revision: str) -> None:
+        self.namespace, self.name, self.revision = namespace, name, revision
+
+    def manifest(
+        self,
+        init: dict[str, Any],
+        server: dict[str, Any] | None = None,
+        ready: bool = False,
+    ) -> dict[str, Any]:
+        labels = {"serving.kserve.io/inferenceservice": self.name}
+        if self.revision:
+            labels["serving.knative.dev/revision"] = self.revision
+        # Until its init containers finish, the kubelet reports the main containers waiting
+        # with reason PodInitializing.
+        server = server or {"waiting": {"reason": "PodInitializing"}}
+
+        def container(name: str, state: dict[str, Any], is_ready: bool) -> dict[str, Any]:
+            return {
+                "name": name,
+                "state": state,
+                "ready": is_ready,
+                "restartCount": 0,
+                "image": "x",
+                "imageID": "",
+            }
+
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": f"{self.revision or self.name + '-predictor'}-deployment-abc12",
+                "namespace": self.namespace,
+                "labels": labels,
+            },
+            "spec": {
+                "initContainers": [{"name": "storage-initializer", "image": "x"}],
+                "containers": [{"name": "kserve-container", "image": "x"}],
+            },
+            "status": {
+                "phase": "Running" if "running" in server else "Pending",
+                "conditions": [
+                    {"type": "PodScheduled", "status": "True"},
+                    {"type": "Ready", "status": "True" if ready else "False"},
+                ],
+                "initContainerStatuses": [
+                    container("storage-initializer", init, "terminated" in init)
+                ],
+                "containerStatuses": [container("kserve-container", server, ready)],
+            },
+        }
