@@ -4,6 +4,7 @@ the InferenceService while the deployment waits for it."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pty
 import re
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import OUTPUTS, SECRET_KEY, Cluster, S3Server, run_cli, upload
@@ -143,3 +145,56 @@ def test_the_wait_prints_each_state_change_once_in_order(
     again = run_cli("deploy", "--model", url, "--app-name", "iris", env=env)
     assert again.code == 0, again.stderr
     assert [line[:9] for line in _stages(again.stderr, "iris")] == ["ready at "], again.stderr
+
+
+def _isvc(target: str, generation: int = 1) -> dict[str, Any]:
+    """An InferenceService status as KServe writes it while a rollout is in progress."""
+    return {
+        "metadata": {"name": "iris", "generation": generation},
+        "status": {
+            "observedGeneration": generation,
+            "conditions": [{"type": "Ready", "status": "Unknown", "reason": "InProgress"}],
+            "modelStatus": {
+                "transitionStatus": "InProgress",
+                "states": {"activeModelState": "", "targetModelState": target},
+            },
+            "components": {"predictor": {"latestCreatedRevision": "iris-predictor-00001"}},
+        },
+    }
+
+
+def _pod(init: dict[str, Any], server: dict[str, Any], restarts: int = 0) -> dict[str, Any]:
+    def container(name: str, state: dict[str, Any]) -> dict[str, Any]:
+        return {"name": name, "state": state, "ready": False, "restartCount": restarts}
+
+    return {
+        "metadata": {
+            "name": "iris-predictor-00001-deployment-x",
+            "labels": {"serving.knative.dev/revision": "iris-predictor-00001"},
+        },
+        "status": {
+            "initContainerStatuses": [container("storage-initializer", init)],
+            "containerStatuses": [container("kserve-container", server)],
+        },
+    }
+
+
+def test_an_older_status_read_after_newer_pods_does_not_step_back() -> None:
+    """The pods are read after each status event; a status event that lags the pods (the
+    storage initializer is done, the status still says Loading) prints nothing."""
+    from kserve_predictor.rollout import StageLog
+
+    done = {"terminated": {"reason": "Completed", "exitCode": 0}}
+    loading = _pod(done, {"running": {}})
+    stages = StageLog("default/iris", logging.getLogger("test"))
+    stages.update(_isvc("Pending"), 1, [loading])  # the first event, read late
+    stages.update(_isvc("Loading"), 1, None)  # the pods unreadable for a moment
+    stages.update(_isvc("Pending"), 1, [loading])
+    assert stages.lines == [
+        "revision iris-predictor-00001 created",
+        "model server started; loading the model",
+    ]
+    # A restart of the pod is a real change, even to an earlier stage.
+    restarted = _pod({"running": {}}, {"waiting": {"reason": "PodInitializing"}}, restarts=1)
+    stages.update(_isvc("Loading"), 1, [restarted])
+    assert stages.lines[-1] == "storage initializer downloading the model"
