@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from . import __version__
 from .errors import ClusterError, KservePredictorError, UsageError
 from .retry import TRANSIENT_STATUSES, RetryPolicy
-from .rollout import StageLog
+from .stages import StageLog
 
 log = logging.getLogger(__name__)
 
