@@ -65,6 +65,13 @@ def _emit(args: argparse.Namespace, redactor: Redactor, data: dict[str, Any], hu
 # --- commands ---------------------------------------------------------------------------
 
 
+def _progress(args: argparse.Namespace) -> Any:
+    """Copy progress on stderr when it is a terminal and the output is not JSON."""
+    from .progress import for_terminal
+
+    return for_terminal(sys.stderr, wanted=args.output != "json")
+
+
 def _s3_settings(redactor: Redactor) -> Any:
     """S3 settings from the environment; their secrets are masked in everything printed."""
     from .settings import S3Settings
@@ -136,7 +143,9 @@ def cmd_convert(args: argparse.Namespace, redactor: Redactor) -> int:
     from .detect import detect
 
     detection = detect(_location(args.model_url, redactor), args.predictor, args.runtime_version)
-    result = convert(detection.location, detection.info, detection.require_engine(), args.name)
+    result = convert(
+        detection.location, detection.info, detection.require_engine(), args.name, _progress(args)
+    )
     data = {
         "engine": result.engine,
         "location": result.location,
@@ -167,7 +176,7 @@ def _deploy_and_report(args: argparse.Namespace, redactor: Redactor, settings: A
 
     for secret in settings.secrets():
         redactor.add(secret)
-    result = deploy(settings)
+    result = deploy(settings, progress=_progress(args))
     if result.dry_run:
         plan = (
             f"# plan: deploy {settings.model_url} as {result.app_name} in {result.namespace}\n"

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from . import __version__
 from .errors import ClusterError, KservePredictorError, UsageError
 from .retry import TRANSIENT_STATUSES, RetryPolicy
+from .stages import StageLog
 
 log = logging.getLogger(__name__)
 
@@ -343,21 +344,27 @@ class Cluster:
         deadline = time.monotonic() + timeout
         last: dict[str, Any] | None = None
         api_problem = ""
+        stages = StageLog(f"{namespace}/{name}", log)
         try:
             for isvc in self._watch(namespace, name, deadline, poll):
                 if isvc is None:  # a quiet interval: look at the pods
-                    failure = self._pod_failure(namespace, name, deadline)
+                    pods = self._pods(namespace, name, deadline)
+                    failure = pod_failure(pods)
                     if failure:
                         raise NotReady(
                             f"InferenceService {namespace}/{name} cannot start: {failure}"
                         )
+                    if last is not None:
+                        stages.update(last, generation, pods)
                     continue
                 last = isvc
                 verdict = readiness(isvc, generation)
                 if verdict is True and (settled is None or settled(isvc)):
+                    stages.update(isvc, generation, None)
                     return isvc
                 if isinstance(verdict, str):
                     raise NotReady(f"InferenceService {namespace}/{name} failed: {verdict}")
+                stages.update(isvc, generation, self._pods(namespace, name, deadline))
         except ClusterError as e:
             # Retries bounded by the deadline gave up as it came: a timeout, said as one.
             if isinstance(e, NotReady) or deadline - time.monotonic() > self.policy.max_delay:
@@ -368,12 +375,12 @@ class Cluster:
             cause = "it is Ready, but its status does not show the traffic routed as asked yet"
         if api_problem:
             cause += f" (the API kept failing: {api_problem})"
-        pods = self._pod_failure(
-            namespace, name, time.monotonic() + _DIAGNOSIS_SECONDS, terminal_only=False
+        stuck = pod_failure(
+            self._pods(namespace, name, time.monotonic() + _DIAGNOSIS_SECONDS), terminal_only=False
         )
         raise ReadyTimeout(
             f"InferenceService {namespace}/{name} not ready after {timeout:.0f} s: {cause}"
-            + (f"; pods: {pods}" if pods else "")
+            + (f"; pods: {stuck}" if stuck else "")
             + "; check `kubectl describe inferenceservice "
             + f"{name} -n {namespace}` or raise --timeout"
         )
@@ -468,11 +475,8 @@ class Cluster:
             GROUP, VERSION, namespace, PLURAL, **kwargs
         )
 
-    def _pod_failure(
-        self, namespace: str, name: str, deadline: float, terminal_only: bool = True
-    ) -> str | None:
-        """Why the predictor pods cannot run (image pull, crash loop, unschedulable), when
-        they can be read before ``deadline``; None when they look fine or cannot be read."""
+    def _pods(self, namespace: str, name: str, deadline: float) -> list[dict[str, Any]] | None:
+        """The predictor pods, when they can be read before ``deadline``; else None."""
         try:
             pods = self._retrying(
                 f"read the pods of {namespace}/{name}",
@@ -487,21 +491,7 @@ class Cluster:
         except KservePredictorError as e:  # no permission or no answer: the status still tells
             log.debug("pods not readable: %s", e)
             return None
-        reasons = []
-        for pod in (pods or {}).get("items", []):
-            status = pod.get("status") or {}
-            scheduled = _condition(status, "PodScheduled") or {}
-            if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
-                reasons.append(f"Unschedulable: {scheduled.get('message', '')}".strip(": "))
-            statuses = status.get("containerStatuses", []) + status.get("initContainerStatuses", [])
-            for container in statuses:
-                for state_name in ("waiting", "terminated"):
-                    state = (container.get("state") or {}).get(state_name) or {}
-                    reason = state.get("reason")
-                    if reason and (not terminal_only or reason in TERMINAL_POD_REASONS):
-                        message = state.get("message", "")
-                        reasons.append(f"{container.get('name')}: {reason} {message}".strip())
-        return "; ".join(dict.fromkeys(reasons)) or None
+        return list((pods or {}).get("items") or [])
 
     # --- listing (for gc) ------------------------------------------------------------------
 
@@ -569,6 +559,28 @@ class Cluster:
                 continue
             found += [{**item, "kind": kind} for item in listed.get("items") or []]
         return found, unreadable
+
+
+def pod_failure(pods: list[dict[str, Any]] | None, terminal_only: bool = True) -> str | None:
+    """Why the predictor pods cannot run (image pull, crash loop, unschedulable); None when
+    they look fine or could not be read. ``terminal_only=False``: any waiting reason."""
+    reasons = []
+    for pod in pods or []:
+        status = pod.get("status") or {}
+        scheduled = _condition(status, "PodScheduled") or {}
+        if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
+            reasons.append(f"Unschedulable: {scheduled.get('message', '')}".strip(": "))
+        statuses = status.get("containerStatuses", []) + status.get("initContainerStatuses", [])
+        for container in statuses:
+            for state_name in ("waiting", "terminated"):
+                state = (container.get("state") or {}).get(state_name) or {}
+                reason = state.get("reason")
+                if reason == "Completed":  # an init container that did its job
+                    continue
+                if reason and (not terminal_only or reason in TERMINAL_POD_REASONS):
+                    message = state.get("message", "")
+                    reasons.append(f"{container.get('name')}: {reason} {message}".strip())
+    return "; ".join(dict.fromkeys(reasons)) or None
 
 
 def readiness(isvc: dict[str, Any], generation: int) -> bool | str:

@@ -30,6 +30,7 @@ from .engines import Engine
 from .errors import StoreError
 from .mlmodel import CONVERTED_DIR, ModelInfo
 from .modelurl import ModelLocation
+from .progress import NO_PROGRESS, Progress
 from .store import ObjectInfo
 
 log = logging.getLogger(__name__)
@@ -144,11 +145,16 @@ def converted_prefix(
 
 
 def convert(
-    location: ModelLocation, info: ModelInfo, engine: Engine, model_name: str
+    location: ModelLocation,
+    info: ModelInfo,
+    engine: Engine,
+    model_name: str,
+    progress: Progress = NO_PROGRESS,
 ) -> ConversionResult:
     """Make sure the model's layout for ``engine`` exists and is complete; returns what was done.
 
     An unchanged model costs the model's listing (shared with detection) and one record read.
+    ``progress`` is told of each file copied or written.
     """
     store = location.store
     layout = plan_layout(location, info, engine, model_name)
@@ -188,13 +194,18 @@ def convert(
     for rel in sorted(layout.files - done):
         if rel in layout.copies:
             source = layout.copies[rel]
-            tasks.append(_task(store.copy, source, layout.prefix + rel))
+            tasks.append(_ticking(progress, source.size, store.copy, source, layout.prefix + rel))
             result.copied.append(rel)
             result.bytes_copied += source.size
         else:
-            tasks.append(_task(store.write, layout.prefix + rel, layout.generated[rel]))
+            data = layout.generated[rel]
+            tasks.append(_ticking(progress, len(data), store.write, layout.prefix + rel, data))
             result.written.append(rel)
-    run_concurrently(tasks)
+    progress.start("copying", len(tasks), sum(layout.size(rel) for rel in layout.files - done))
+    try:
+        run_concurrently(tasks)
+    finally:
+        progress.finish()
 
     written = _below({o.key: o for o in location.listing(refresh=True)}, layout.prefix)
     missing = sorted(
@@ -228,8 +239,16 @@ def run_concurrently(tasks: list[Callable[[], None]], workers: int | None = None
             failed.result()
 
 
-def _task(function: Callable[..., None], *args: Any) -> Callable[[], None]:
-    return lambda: function(*args)
+def _ticking(
+    progress: Progress, nbytes: int, function: Callable[..., None], *args: Any
+) -> Callable[[], None]:
+    """``function(*args)``, then one tick of ``nbytes`` bytes."""
+
+    def task() -> None:
+        function(*args)
+        progress.advance(nbytes)
+
+    return task
 
 
 def _takes_a_comment(relative: str) -> bool:

@@ -18,6 +18,7 @@ from .errors import FuseMLError, PredictorMismatchError, UsageError
 from .modelurl import ModelLocation, resolve
 from .naming import check_app_name, check_host_names
 from .ownership import ADOPT, refuse_unless_ours
+from .progress import NO_PROGRESS, Progress
 from .redact import masked_repr
 from .retry import RetryPolicy
 from .settings import DeploySettings
@@ -102,8 +103,13 @@ def grpc_target(base_url: str) -> str:
 GRPC_METHOD = "inference.GRPCInferenceService/ModelInfer"
 
 
-def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployResult:
-    """Deploy the model to KServe; returns when it answers (or raises a typed error)."""
+def deploy(
+    settings: DeploySettings, cluster: Cluster | None = None, progress: Progress = NO_PROGRESS
+) -> DeployResult:
+    """Deploy the model to KServe; returns when it answers (or raises a typed error).
+
+    ``progress`` is told of the conversion's copies (the CLI shows them on a terminal).
+    """
     # 1-2. What the model is and which engine serves it: metadata only.
     app = check_app_name(settings.app_name)
     location = resolve(settings.model_url, settings.s3)
@@ -173,7 +179,7 @@ def deploy(settings: DeploySettings, cluster: Cluster | None = None) -> DeployRe
         return result
 
     # 3. Convert next to the model (server-side copies, skipped when up to date).
-    result.conversion = convert(location, detection.info, engine, app)
+    result.conversion = convert(location, detection.info, engine, app, progress)
     log.info("converted layout: %s", result.conversion.location)
 
     # 4. Create or update the objects.

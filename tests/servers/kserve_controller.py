@@ -34,6 +34,12 @@ ksvc_reconciler.go createKnativeService, and pkg/apis/serving/v1beta1 PropagateS
 - requests to ``status.url`` split per connection by those percents between the revisions' model
   servers, each kept serving while it has traffic, as Knative's ingress splits them.
 Standard (RawDeployment) mode has no revisions and no traffic split.
+Along the way it reports what KServe's PropagateModelStatus reports
+(pkg/apis/serving/v1beta1/inference_service_status.go): ``modelStatus.states.targetModelState``
+Pending while there is no pod, Loading while the storage-initializer init container runs,
+Pending while the kserve-container starts, Loaded when Ready; in Knative mode (the default
+deployment mode of KServe's configmap, "Serverless") ``components.predictor.latestCreatedRevision``;
+and the predictor pod's container states as the kubelet sets them.
 """
 
 from __future__ import annotations
@@ -236,6 +242,8 @@ class KServeController:
                 return  # the route changes; Knative makes no revision
             number = len(svc.revisions) + 1
             svc.revisions.append(Revision(f"{name}-predictor-{number:05d}", template))
+        # The revision the pod belongs to; _write reports the Knative revisions in the status.
+        revision = svc.revisions[-1].name if svc is not None else ""
         self._status(
             namespace,
             name,
@@ -243,6 +251,7 @@ class KServeController:
             ready="Unknown",
             transition="InProgress",
             reason="InProgress",
+            extra={"modelStatus": {"states": _states("Pending")}},
         )
         model = isvc["spec"]["predictor"]["model"]
         fmt = model["modelFormat"]["name"]
@@ -290,6 +299,12 @@ class KServeController:
                 },
             )
             return  # a real cluster keeps retrying the pull; the isvc stays InProgress
+        # The pod is created with its init container not started yet, then the storage
+        # initializer runs (KServe: Loading); the kubelet starts the model server after it.
+        pod = _PredictorPod(namespace, name, revision)
+        self.api.put_object("pods", pod.manifest(init={"waiting": {"reason": "PodInitializing"}}))
+        self.api.put_object("pods", pod.manifest(init={"running": {}}))
+        self._progress(namespace, name, generation, "Loading")
         try:
             folder = self._storage_initializer(namespace, isvc, model["storageUri"], generation)
         except Exception as e:
@@ -309,6 +324,9 @@ class KServeController:
                 exit_code=1,
             )
             return
+        done = {"terminated": {"reason": "Completed", "exitCode": 0}}
+        self.api.put_object("pods", pod.manifest(init=done, server={"running": {}}))
+        self._progress(namespace, name, generation, "Pending")
         try:
             url = self.serve(runtime["metadata"]["name"], folder, name, isvc, runtime)
         except Exception as e:
@@ -320,6 +338,7 @@ class KServeController:
             )
             self._fail(namespace, name, generation, "ModelLoadFailed", str(e)[:500], exit_code=1)
             return
+        self.api.put_object("pods", pod.manifest(init=done, server={"running": {}}, ready=True))
         if svc is not None:
             svc.revisions[-1].ready, svc.revisions[-1].url = True, url
         self._ready(namespace, name, generation, url)
@@ -514,6 +533,18 @@ class KServeController:
                 status[key] = value
         self._write(namespace, name, status)
 
+    def _progress(self, namespace: str, name: str, generation: int, state: str) -> None:
+        """InProgress with the model state KServe derives from the pod."""
+        self._status(
+            namespace,
+            name,
+            generation,
+            ready="Unknown",
+            transition="InProgress",
+            reason="InProgress",
+            extra={"modelStatus": {"states": _states(state)}},
+        )
+
     def _fail(
         self,
         namespace: str,
@@ -547,7 +578,14 @@ class KServeController:
             extra={"conditions": [predictor], "modelStatus": {"lastFailureInfo": failure}},
         )
 
-    def _ready(self, namespace: str, name: str, generation: int, url: str) -> None:
+    def _ready(
+        self,
+        namespace: str,
+        name: str,
+        generation: int,
+        url: str,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         # KServe's default domain template: {{ .Name }}-{{ .Namespace }}.{{ .IngressDomain }}
         external = f"http://{name}-{namespace}.{self.domain}"
         internal = f"http://{name}-predictor.{namespace}.svc.cluster.local"
@@ -571,6 +609,7 @@ class KServeController:
                 "transitionStatus": "UpToDate",
                 "states": {"activeModelState": "Loaded", "targetModelState": "Loaded"},
             },
+            **(extra or {}),
         }
         self._write(namespace, name, status)
 
@@ -628,3 +667,68 @@ class KServeController:
             },
         }
         self.api.put_object("pods", pod)
+
+
+"""serving.kserve.io/deploymentMode values without Knative (no revisions)."""
+
+
+def _states(target: str) -> dict[str, str]:
+    """modelStatus.states as UpdateModelRevisionStates writes them: the active state is set
+    only once a model is Loaded ('' until then; the field has no omitempty)."""
+    return {"activeModelState": "Loaded" if target == "Loaded" else "", "targetModelState": target}
+
+
+class _PredictorPod:
+    """The predictor pod as the kubelet reports it: a storage-initializer init container and
+    the kserve-container, in the states they pass through."""
+
+    def __init__(self, namespace: str, name: str, revision: str) -> None:
+        self.namespace, self.name, self.revision = namespace, name, revision
+
+    def manifest(
+        self,
+        init: dict[str, Any],
+        server: dict[str, Any] | None = None,
+        ready: bool = False,
+    ) -> dict[str, Any]:
+        labels = {"serving.kserve.io/inferenceservice": self.name}
+        if self.revision:
+            labels["serving.knative.dev/revision"] = self.revision
+        # Until its init containers finish, the kubelet reports the main containers waiting
+        # with reason PodInitializing.
+        server = server or {"waiting": {"reason": "PodInitializing"}}
+
+        def container(name: str, state: dict[str, Any], is_ready: bool) -> dict[str, Any]:
+            return {
+                "name": name,
+                "state": state,
+                "ready": is_ready,
+                "restartCount": 0,
+                "image": "x",
+                "imageID": "",
+            }
+
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": f"{self.revision or self.name + '-predictor'}-deployment-abc12",
+                "namespace": self.namespace,
+                "labels": labels,
+            },
+            "spec": {
+                "initContainers": [{"name": "storage-initializer", "image": "x"}],
+                "containers": [{"name": "kserve-container", "image": "x"}],
+            },
+            "status": {
+                "phase": "Running" if "running" in server else "Pending",
+                "conditions": [
+                    {"type": "PodScheduled", "status": "True"},
+                    {"type": "Ready", "status": "True" if ready else "False"},
+                ],
+                "initContainerStatuses": [
+                    container("storage-initializer", init, "terminated" in init)
+                ],
+                "containerStatuses": [container("kserve-container", server, ready)],
+            },
+        }
