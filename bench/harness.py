@@ -212,7 +212,10 @@ class Servers:
         return env
 
     def k8s_requests(self, since: int = 0) -> Counter[str]:
-        return Counter(f"{r.method} {r.path}" for r in self.api.requests[since:])
+        return Counter(
+            f"{r.method} {r.path}" + (" (dry run)" if r.query.get("dryRun") else "")
+            for r in self.api.requests[since:]
+        )
 
 
 @contextmanager
