@@ -140,13 +140,14 @@ def deploy(
 
     # Preflight against the systems the step writes to, before writing anything.
     fuseml = _fuseml_client(settings)
+    registered: list[dict[str, Any]] = []  # the predictors FuseML lists, seen by the preflight
     if fuseml is not None:
         if not settings.workflow:
             raise UsageError(
                 "registering with FuseML needs a workflow name; pass --workflow "
                 "(FUSEML_ENV_WORKFLOW_NAME), or leave FUSEML_SERVER_URL unset to skip registration"
             )
-        fuseml.ping()
+        registered = fuseml.ping()
     _check_namespace(cluster, settings.namespace)
     detection, runtimes = _check_compatibility(cluster, settings, location)
     engine = _with_protocol(detection.require_engine(), settings.options.protocol, runtimes)
@@ -155,9 +156,10 @@ def deploy(
     existing = _check_ownership(cluster, settings, objects)
     _check_mode(settings, existing["InferenceService"])
     _record_previous_model(objects[-1], existing["InferenceService"])
+    previews = []  # what each apply would store
     for manifest in objects:  # permissions, schema, webhooks, namespace, field conflicts
         try:
-            cluster.apply(manifest, dry_run=True, force=settings.force)
+            previews.append(cluster.apply(manifest, dry_run=True, force=settings.force))
         except UsageError as e:
             if manifest["kind"] == "InferenceService" and settings.options.overlay:
                 raise UsageError(
@@ -184,8 +186,12 @@ def deploy(
 
     # 4. Create or update the objects.
     stored: dict[str, Any] = {}
-    for manifest in objects:
+    for manifest, preview in zip(objects, previews, strict=True):
         name = manifest["metadata"]["name"]
+        current = existing[manifest["kind"]]
+        if current is not None and not settings.force and _unchanged(current, preview):
+            stored = current  # the apply would change nothing: no write
+            continue
         stored = cluster.apply(manifest, force=settings.force)
         if _version(existing[manifest["kind"]]) != _version(stored):
             result.changed.append(f"{manifest['kind']}/{name}")
@@ -234,6 +240,10 @@ def deploy(
             k8s_namespace=settings.namespace,
             k8s_resources=manifests.k8s_resources(app),
         )
+        if application.registered_in(registered):
+            log.info("FuseML application %s is registered as it is", app)
+            result.registered = True
+            return result
         try:
             fuseml.register(application)
         except FuseMLError as e:
@@ -505,6 +515,21 @@ def _check_ownership(
             ADOPT,
         )
     return existing
+
+
+def _unchanged(current: dict[str, Any], preview: dict[str, Any]) -> bool:
+    """Would the apply whose dry run answered ``preview`` leave ``current`` as it is? Compared
+    whole, but for what a dry run stamps anew (resourceVersion, the managers' times): spec,
+    metadata, status and who owns which field."""
+    return _comparable(current) == _comparable(preview)
+
+
+def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = {k: v for k, v in obj.get("metadata", {}).items() if k != "resourceVersion"}
+    meta["managedFields"] = [
+        {k: v for k, v in entry.items() if k != "time"} for entry in meta.get("managedFields") or []
+    ]
+    return {**obj, "metadata": meta}
 
 
 def _version(obj: dict[str, Any] | None) -> str | None:

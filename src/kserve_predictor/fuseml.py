@@ -42,6 +42,11 @@ class Application:
     # The Kubernetes objects FuseML deletes itself when the Application is deleted.
     k8s_resources: Sequence[Mapping[str, str]] = ()
 
+    def registered_in(self, listed: Sequence[Mapping[str, Any]]) -> bool:
+        """Is this Application, as it would be registered, among ``listed`` already?"""
+        body = self.as_body()
+        return any(all(a.get(k) == v for k, v in body.items()) for a in listed)
+
     def as_body(self) -> dict[str, Any]:
         """The JSON body of ``POST /applications``."""
         return {
@@ -193,8 +198,10 @@ class FuseMLClient:
         _log.info("deleted FuseML application %s at %s", name, self.url)
         return True
 
-    def ping(self) -> None:
-        """A cheap preflight check that the server answers the Applications API."""
+    def ping(self) -> builtins.list[dict[str, Any]]:
+        """A cheap preflight check that the server answers the Applications API; returns the
+        predictor Applications it listed (empty when the answer is not a list of objects), so
+        that a re-run can see that its registration is already there."""
         path = "/applications"
         response = self._request("GET", path, params={"type": "predictor"})
         if response.status_code != 200:
@@ -202,6 +209,13 @@ class FuseMLClient:
                 f"the FuseML server at {self.url} is unusable: {self._status_text(response)} "
                 f"to GET {path}; {_CHECK_URL}"
             )
+        try:
+            listed = response.json()
+        except ValueError:
+            return []
+        return (
+            [a for a in listed if isinstance(a, dict)] if isinstance(listed, builtins.list) else []
+        )
 
     def close(self) -> None:
         self.session.close()

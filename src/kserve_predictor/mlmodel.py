@@ -81,12 +81,10 @@ def read_model(location: ModelLocation) -> ModelInfo:
         raise ModelFormatError(
             f"{location.url} is not an MLflow model folder ({hint}); give the folder that holds MLmodel"
         )
-    text = location.store.read(location.key("MLmodel"), MLMODEL_MAX_BYTES) or b""
+    text = location.read("MLmodel", MLMODEL_MAX_BYTES) or b""
     requirements = b""
     if "requirements.txt" in files:
-        requirements = (
-            location.store.read(location.key("requirements.txt"), MLMODEL_MAX_BYTES) or b""
-        )
+        requirements = location.read("requirements.txt", MLMODEL_MAX_BYTES) or b""
     return describe_model(
         location.url,
         text.decode("utf-8", "replace"),

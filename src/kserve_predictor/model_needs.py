@@ -66,14 +66,13 @@ def read_needs(location: ModelLocation, info: ModelInfo) -> ModelNeeds:
     onnx_ir = xgb_objective = None
     pickle_refs = None
     if size is not None:
-        key = location.key(path)
         if info.format == ONNX:
-            onnx_ir = onnx_ir_version(location.store.read_range(key, 0, 16))
+            onnx_ir = onnx_ir_version(location.read_range(path, 0, 16))
         elif info.format == XGBOOST:
             start = max(size - _XGBOOST_TAIL_BYTES, 0)
-            xgb_objective = xgboost_objective(location.store.read_range(key, start, size - start))
+            xgb_objective = xgboost_objective(location.read_range(path, start, size - start))
         elif info.serialization in ("pickle", "cloudpickle"):
-            head = location.store.read_range(key, 0, min(size, PICKLE_HEAD_BYTES))
+            head = location.read_range(path, 0, min(size, PICKLE_HEAD_BYTES))
             found = pickle_references(head)
             pickle_refs = found if found or size <= PICKLE_HEAD_BYTES else None
     return ModelNeeds(
@@ -140,5 +139,5 @@ def pickle_references(data: bytes) -> frozenset[str]:
 
 
 def _read_text(location: ModelLocation, name: str) -> str:
-    data = location.store.read(location.key(name), MLMODEL_MAX_BYTES) or b""
+    data = location.read(name, MLMODEL_MAX_BYTES) or b""
     return data.decode("utf-8", "replace")

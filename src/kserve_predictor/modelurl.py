@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -30,12 +30,34 @@ class ModelLocation:
     store: Store
     prefix: str
     _listing: list[ObjectInfo] | None = field(default=None, repr=False)
+    _reads: dict[tuple[str, int, int], bytes | None] = field(default_factory=dict, repr=False)
 
     def listing(self, refresh: bool = False) -> list[ObjectInfo]:
         """Every object below the model folder, converted layouts included (listed once)."""
         if self._listing is None or refresh:
             self._listing = self.store.list_objects(self.prefix)
         return self._listing
+
+    def read(self, relative: str, max_bytes: int) -> bytes | None:
+        """A small file of the model (None when absent), read once: detection runs twice in a
+        deploy (before and after the cluster's runtimes are known) and the model's own files do
+        not change under it. Not for the conversion's files, which it writes."""
+        return self._cached(
+            (relative, -1, max_bytes), lambda: self.store.read(self.key(relative), max_bytes)
+        )
+
+    def read_range(self, relative: str, start: int, length: int) -> bytes:
+        """A ranged read of a model file (a header or trailer), read once (see ``read``)."""
+        data = self._cached(
+            (relative, start, length),
+            lambda: self.store.read_range(self.key(relative), start, length),
+        )
+        return data or b""
+
+    def _cached(self, key: tuple[str, int, int], fetch: Callable[[], bytes | None]) -> bytes | None:
+        if key not in self._reads:
+            self._reads[key] = fetch()
+        return self._reads[key]
 
     def key(self, relative: str) -> str:
         return self.prefix + relative
