@@ -18,7 +18,6 @@ import statistics
 import subprocess
 import time
 from collections import Counter
-from pathlib import Path
 
 from harness import PYTHON, servers, stock_model
 
