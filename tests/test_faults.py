@@ -149,6 +149,9 @@ def test_fuseml_503_is_retried_and_persistent_failure_names_the_url(
     assert run_cli("run", env=env, cwd=work).code == 0
     assert APP in fuseml.applications
 
+    # FuseML lost the application, so the next run must register it again, and FuseML keeps
+    # failing (a re-run whose application is listed as it is registers nothing).
+    assert requests.delete(f"{fuseml.url}/applications/{APP}", timeout=10).status_code == 204
     fuseml.fail_next(503, times=50, method="POST")
     failed = run_cli("run", env=env, cwd=work)
     assert failed.code == 1
