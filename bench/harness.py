@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,34 +37,14 @@ CREDS = {
 }
 NAMESPACE = "fuseml-workloads"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from conftest import moto_process  # noqa: E402  (tests/ is on the path from here)
 
 
 @contextmanager
 def moto_server() -> Iterator[str]:
     """moto's S3 server in its own process, recording requests; yields its endpoint."""
-    port = free_port()
-    server = subprocess.Popen(
-        [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env={**os.environ, **CREDS, "MOTO_ENABLE_RECORDING": "true"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+    with moto_process(env={**CREDS, "MOTO_ENABLE_RECORDING": "true"}) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait()
 
 
 def s3_client(endpoint: str) -> Any:

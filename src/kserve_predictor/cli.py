@@ -280,11 +280,10 @@ def cmd_deploy_local(args: argparse.Namespace, redactor: Redactor, name: str) ->
         )
     from .serving_options import NAMES, spelling_for_flag
 
-    given = [spelling_for_flag(n) for n in NAMES if getattr(args, n, None) is not None]
     for flag, value in (
         ("--resources-limits", args.resources_limits),
         ("--runtime-version", args.runtime_version),
-        *((f, "set") for f in given[:1]),
+        *((spelling_for_flag(n), getattr(args, n, None)) for n in NAMES),
     ):
         if value is not None:
             raise UsageError(
@@ -766,16 +765,7 @@ def _parser() -> argparse.ArgumentParser:
         "delete", parents=[common, cluster, target], help="delete a deployment (idempotent)"
     )
     p.add_argument("name")
-    p.add_argument(
-        "--workflow",
-        default=os.environ.get("FUSEML_ENV_WORKFLOW_NAME", ""),
-        help="delete only if NAME belongs to this FuseML workflow (default: any of ours)",
-    )
-    p.add_argument(
-        "--force",
-        action="store_true",
-        help="delete even what kserve-predictor did not make (or another workflow made)",
-    )
+    _ownership_flags(p, "delete")
     p.add_argument(
         "--gc",
         action="store_true",
@@ -789,16 +779,7 @@ def _parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(command, parents=[common, cluster], help=does + " (idempotent)")
         p.add_argument("name")
-        p.add_argument(
-            "--workflow",
-            default=os.environ.get("FUSEML_ENV_WORKFLOW_NAME", ""),
-            help=f"{command} only if NAME belongs to this FuseML workflow (default: any of ours)",
-        )
-        p.add_argument(
-            "--force",
-            action="store_true",
-            help="change it even if kserve-predictor did not make it",
-        )
+        _ownership_flags(p, command)
         p.add_argument(
             "--timeout", type=float, default=600.0,
             help="seconds to wait for each traffic change (default 600)",
@@ -841,6 +822,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # fmt: on
+
+
+def _ownership_flags(parser: argparse.ArgumentParser, verb: str) -> None:
+    """--workflow and --force of the commands that change or remove an existing service."""
+    parser.add_argument(
+        "--workflow",
+        default=os.environ.get("FUSEML_ENV_WORKFLOW_NAME", ""),
+        help=f"{verb} only if NAME belongs to this FuseML workflow (default: any of ours)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help=f"{verb} even what kserve-predictor did not make (or another workflow made)",
+    )
 
 
 def _serving_options(parser: argparse.ArgumentParser) -> None:

@@ -332,10 +332,10 @@ class Cluster:
         generation: int,
         timeout: float,
         poll: float = 10.0,
-        settled: Callable[[dict[str, Any]], bool] | None = None,
     ) -> dict[str, Any]:
-        """Watch the InferenceService until it is Ready for ``generation`` (and, with
-        ``settled``, until ``settled(isvc)``: e.g. the traffic split in its status); return it.
+        """Watch the InferenceService until it is Ready for ``generation``; return it. (In
+        Knative mode KServe copies Ready, the revisions and the traffic from one Knative
+        Service status, which is Ready only once its traffic is routed: Ready is the split.)
 
         Raises NotReady as soon as KServe or the predictor pods report a terminal failure, and
         ReadyTimeout with the last known cause at the deadline, which holds even when the API
@@ -359,7 +359,7 @@ class Cluster:
                     continue
                 last = isvc
                 verdict = readiness(isvc, generation)
-                if verdict is True and (settled is None or settled(isvc)):
+                if verdict is True:
                     stages.update(isvc, generation, None)
                     return isvc
                 if isinstance(verdict, str):
@@ -371,8 +371,6 @@ class Cluster:
                 raise
             api_problem = str(e)
         cause = describe_status(last, generation) if last else "it was never seen"
-        if last and readiness(last, generation) is True:  # ready, but ``settled`` said no
-            cause = "it is Ready, but its status does not show the traffic routed as asked yet"
         if api_problem:
             cause += f" (the API kept failing: {api_problem})"
         stuck = pod_failure(

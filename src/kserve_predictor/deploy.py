@@ -171,7 +171,7 @@ def deploy(
         settings.namespace,
         engine.name,
         engine.protocol,
-        _storage_uri(objects[-1]),
+        manifests.storage_uri(objects[-1]),
         style,
         objects,
         dry_run=settings.dry_run,
@@ -202,18 +202,10 @@ def deploy(
         generation,
     )
 
-    # 5. Wait until KServe serves this generation; a canary until its revision is ready and in
-    # the traffic split (Ready alone may still be the old revision's).
-    canary = settings.options.canary_traffic_percent is not None
-    isvc = cluster.wait_ready(
-        settings.namespace,
-        app,
-        generation,
-        settings.timeout,
-        settled=rollout.canary_rolled if canary else None,
-    )
+    # 5. Wait until KServe serves this generation (with a canary: its split, see wait_ready).
+    isvc = cluster.wait_ready(settings.namespace, app, generation, settings.timeout)
     result.split = rollout.split(isvc)
-    if canary:
+    if settings.options.canary_traffic_percent is not None:
         log.info("traffic: %s", rollout.describe_split(result.split))
     result.url = str((isvc.get("status") or {}).get("url") or "")
     if not result.url:
@@ -483,17 +475,9 @@ def _annotations(detection: Detection) -> dict[str, str]:
 def _record_previous_model(isvc: dict[str, Any], existing: dict[str, Any] | None) -> None:
     """Name the model this deploy replaces, for rollback (sent on every apply: server-side
     apply would remove an annotation this manager stopped sending)."""
-    previous = rollout.model_to_record(existing, _storage_uri(isvc))
+    previous = rollout.model_to_record(existing, manifests.storage_uri(isvc))
     if previous:
         isvc["metadata"].setdefault("annotations", {})[rollout.PREVIOUS] = previous
-
-
-def _storage_uri(isvc: dict[str, Any]) -> str:
-    predictor = isvc["spec"]["predictor"]
-    implementation = next(
-        v for k, v in predictor.items() if isinstance(v, dict) and "storageUri" in v
-    )
-    return str(implementation["storageUri"])
 
 
 def _check_ownership(

@@ -17,7 +17,7 @@ from .cluster import Cluster, ClusterSettings, connect, describe_status
 from .deploy import prediction_url
 from .engines import ENGINES, Engine
 from .errors import UsageError
-from .manifests import credentials_name
+from .manifests import credentials_name, implementation_field
 from .ownership import REMOVE, WORKFLOW_LABEL, fuseml_owner_problem, is_managed, refuse_unless_ours
 from .rollout import split
 from .serving_options import normal_mode, recorded_mode
@@ -78,17 +78,16 @@ def _connect(settings: ClusterSettings, required: bool) -> Cluster | None:
 
 def engine_of(isvc: dict[str, Any]) -> tuple[Engine | None, str, str]:
     """The engine, protocol and storageUri an InferenceService spec says, in either style."""
-    predictor = (isvc.get("spec") or {}).get("predictor") or {}
-    for key, value in predictor.items():
-        if isinstance(value, dict) and "storageUri" in value:
-            fmt = (value.get("modelFormat") or {}).get("name") if key == "model" else key
-            engine = next(
-                (e for e in ENGINES.values() if e.model_format == fmt or e.legacy_field == fmt),
-                None,
-            )
-            protocol = str(value.get("protocolVersion") or (engine.protocol if engine else "v1"))
-            return engine, protocol, str(value["storageUri"])
-    return None, "", ""
+    key = implementation_field(isvc)
+    if key is None:
+        return None, "", ""
+    value = isvc["spec"]["predictor"][key]
+    fmt = (value.get("modelFormat") or {}).get("name") if key == "model" else key
+    engine = next(
+        (e for e in ENGINES.values() if e.model_format == fmt or e.legacy_field == fmt), None
+    )
+    protocol = str(value.get("protocolVersion") or (engine.protocol if engine else "v1"))
+    return engine, protocol, str(value["storageUri"])
 
 
 def service_status(

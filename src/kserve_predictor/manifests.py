@@ -178,6 +178,21 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return merged
 
 
+def implementation_field(isvc: Manifest) -> str | None:
+    """Which predictor field holds the model (``model``, or a legacy ``<framework>``): the
+    mapping with the storageUri, in either spec style."""
+    predictor = (isvc.get("spec") or {}).get("predictor") or {}
+    return next(
+        (k for k, v in predictor.items() if isinstance(v, dict) and "storageUri" in v), None
+    )
+
+
+def storage_uri(isvc: Manifest) -> str:
+    """The InferenceService's storageUri ("" when its spec names none)."""
+    field = implementation_field(isvc)
+    return str(isvc["spec"]["predictor"][field]["storageUri"]) if field else ""
+
+
 def compatibility_annotations(
     trained: dict[str, str], status: str, image: str | None, problems: tuple[str, ...]
 ) -> dict[str, str]:

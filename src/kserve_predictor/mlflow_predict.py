@@ -61,13 +61,13 @@ def send(url: str, body: dict[str, Any], timeout: float = 60.0) -> Any:
     """POST the body; the decoded answer of a 200, else PredictionFailed naming the URL."""
     import requests
 
-    from .smoke import _why_unreachable
+    from .smoke import why_unreachable
 
     try:
         answer = requests.post(url, json=body, timeout=(10.0, timeout))
     except (requests.ConnectionError, requests.Timeout) as e:
         raise PredictionFailed(
-            f"cannot reach {url} ({_why_unreachable(e, url)}); from outside the cluster, go "
+            f"cannot reach {url} ({why_unreachable(e, url)}); from outside the cluster, go "
             "through the ingress gateway (README: calling a deployment)"
         ) from e
     if answer.status_code != 200:

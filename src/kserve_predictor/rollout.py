@@ -23,6 +23,7 @@ from typing import Any
 
 from .cluster import FIELD_MANAGER, Cluster
 from .errors import UsageError
+from .manifests import implementation_field, storage_uri
 from .ownership import refuse_unless_ours
 
 log = logging.getLogger(__name__)
@@ -41,12 +42,6 @@ CHANGE = (
 
 def _predictor_status(isvc: dict[str, Any]) -> dict[str, Any]:
     return dict(((isvc.get("status") or {}).get("components") or {}).get("predictor") or {})
-
-
-def _implementation(isvc: dict[str, Any]) -> dict[str, Any]:
-    """The predictor.model (or legacy predictor.<framework>) mapping holding storageUri."""
-    predictor = (isvc.get("spec") or {}).get("predictor") or {}
-    return next((v for v in predictor.values() if isinstance(v, dict) and "storageUri" in v), {})
 
 
 def canary_percent(isvc: dict[str, Any]) -> int | None:
@@ -73,7 +68,7 @@ def split(isvc: dict[str, Any]) -> dict[str, Any] | None:
     created = str(component["latestCreatedRevision"])
     ready = str(component.get("latestReadyRevision") or "")
     rolled_out = str(component.get("latestRolledoutRevision") or "")
-    current = str(_implementation(isvc).get("storageUri") or "")
+    current = storage_uri(isvc)
     previous = previous_model(isvc)
     # KServe may name one revision twice (the latest and the "prev" target both resolve to it
     # when nothing else was rolled out): one entry per revision, percents summed.
@@ -127,43 +122,10 @@ def describe_split(view: dict[str, Any] | None) -> str:
     )
 
 
-def canary_rolled(isvc: dict[str, Any]) -> bool:
-    """The latest revision is ready and in the traffic (at the canary percent, or all of it
-    when there was nothing rolled out to split with): what deploy waits for."""
-    component = _predictor_status(isvc)
-    if not component:
-        return True  # Standard mode: no revisions, Ready is the whole story
-    created = component.get("latestCreatedRevision")
-    return (
-        bool(created)
-        and component.get("latestReadyRevision") == created
-        and any(
-            t.get("revisionName") == created and t.get("latestRevision")
-            for t in component.get("traffic") or []
-        )
-    )
-
-
 def fully_on_latest(isvc: dict[str, Any]) -> bool:
     component = _predictor_status(isvc)
     created = str(component.get("latestCreatedRevision") or "")
     return component.get("latestReadyRevision") == created and on_revision(isvc, created) == 100
-
-
-def _all_on_previous(isvc: dict[str, Any]) -> bool:
-    component = _predictor_status(isvc)
-    traffic = component.get("traffic") or []
-    created = str(component.get("latestCreatedRevision") or "")
-    return any(
-        not t.get("latestRevision") and t.get("revisionName") != created and t.get("percent") == 100
-        for t in traffic
-    )
-
-
-def _new_revision_ready_on_previous(isvc: dict[str, Any]) -> bool:
-    component = _predictor_status(isvc)
-    created = component.get("latestCreatedRevision")
-    return component.get("latestReadyRevision") == created and _all_on_previous(isvc)
 
 
 # --- what deploy records -----------------------------------------------------------------
@@ -175,7 +137,7 @@ def model_to_record(existing: dict[str, Any] | None, new_storage_uri: str) -> st
     if existing is None:
         return ""
     recorded = previous_model(existing)
-    current = str(_implementation(existing).get("storageUri") or "")
+    current = storage_uri(existing)
     percent = canary_percent(existing)
     if percent is not None and percent < 100:
         # A canary is in progress: KServe's rolled-out revision is still the recorded one.
@@ -238,9 +200,7 @@ def _extract(value: Any, fields: dict[str, Any]) -> Any:
 def _implementation_of(config: dict[str, Any], live: dict[str, Any]) -> dict[str, Any]:
     """The implementation mapping inside ``config``, created like the live one's if absent."""
     predictor = config["spec"].setdefault("predictor", {})
-    live_predictor = (live.get("spec") or {}).get("predictor") or {}
-    key = next(k for k, v in live_predictor.items() if isinstance(v, dict) and "storageUri" in v)
-    return predictor.setdefault(key, {})
+    return predictor.setdefault(implementation_field(live) or "model", {})
 
 
 # --- promote and rollback ----------------------------------------------------------------
@@ -291,17 +251,26 @@ def _find(
 
 
 def _step(
-    cluster: Cluster,
-    live: dict[str, Any],
-    config: dict[str, Any],
-    until: Any,
-    timeout: float,
-    force: bool,
+    cluster: Cluster, live: dict[str, Any], config: dict[str, Any], timeout: float, force: bool
 ) -> dict[str, Any]:
+    """Apply ``config`` and wait until KServe reports it Ready (the traffic moved with it)."""
     meta = live["metadata"]
     stored = cluster.apply(config, force=force)
     generation = int(stored["metadata"].get("generation") or 1)
-    return cluster.wait_ready(meta["namespace"], meta["name"], generation, timeout, settled=until)
+    return cluster.wait_ready(meta["namespace"], meta["name"], generation, timeout)
+
+
+def _drop_canary(
+    cluster: Cluster, isvc: dict[str, Any], timeout: float, force: bool
+) -> dict[str, Any]:
+    """Remove canaryTrafficPercent (all traffic to the latest revision); waits for it."""
+    config = applied_config(isvc)
+    if force:  # take the field over from whoever set it, so this manager can remove it
+        config["spec"].setdefault("predictor", {})[CANARY] = 100
+        isvc = _step(cluster, isvc, config, timeout, force)
+        config = applied_config(isvc)
+    config["spec"].get("predictor", {}).pop(CANARY, None)
+    return _step(cluster, isvc, config, timeout, force)
 
 
 def promote(
@@ -333,13 +302,7 @@ def promote(
             f"the canary revision {created} of {namespace}/{name} is not ready, so nothing was "
             "promoted; see `kserve-predictor status`, fix it or roll back"
         )
-    config = applied_config(isvc)
-    if force:  # take the field over from whoever set it, so this manager can remove it
-        config["spec"].setdefault("predictor", {})[CANARY] = 100
-        isvc = _step(cluster, isvc, config, fully_on_latest, timeout, force)
-        config = applied_config(isvc)
-    config["spec"].get("predictor", {}).pop(CANARY, None)
-    isvc = _step(cluster, isvc, config, fully_on_latest, timeout, force)
+    isvc = _drop_canary(cluster, isvc, timeout, force)
     view = split(isvc)
     return Outcome(
         "promote", name, namespace, True, f"promoted: {describe_split(view)}", view,
@@ -359,7 +322,7 @@ def rollback(
     model in the spec (see the module docstring); waits for each step."""
     isvc = _find(cluster, namespace, name, workflow, force)
     previous = previous_model(isvc)
-    current = str(_implementation(isvc).get("storageUri") or "")
+    current = storage_uri(isvc)
     if not previous:
         raise UsageError(
             f"InferenceService {namespace}/{name} has no previous model recorded (deploy "
@@ -386,20 +349,14 @@ def rollback(
     if previous != current:
         config = applied_config(isvc)
         config["spec"].setdefault("predictor", {})[CANARY] = 0
-        isvc = _step(cluster, isvc, config, _all_on_previous, timeout, force)
+        isvc = _step(cluster, isvc, config, timeout, force)
         log.info("traffic back on the previous revision: %s", describe_split(split(isvc)))
         # 2. The previous model in the spec; its new revision starts without traffic.
         config = applied_config(isvc)
         _implementation_of(config, isvc)["storageUri"] = previous  # PREVIOUS now names it too
-        isvc = _step(cluster, isvc, config, _new_revision_ready_on_previous, timeout, force)
+        isvc = _step(cluster, isvc, config, timeout, force)
     # 3. The percent removed: the ready revision with the previous model takes the traffic.
-    config = applied_config(isvc)
-    if force:
-        config["spec"].setdefault("predictor", {})[CANARY] = 100
-        isvc = _step(cluster, isvc, config, fully_on_latest, timeout, force)
-        config = applied_config(isvc)
-    config["spec"].get("predictor", {}).pop(CANARY, None)
-    isvc = _step(cluster, isvc, config, fully_on_latest, timeout, force)
+    isvc = _drop_canary(cluster, isvc, timeout, force)
     view = split(isvc)
     return Outcome(
         "rollback", name, namespace, True, f"rolled back to {previous}: {describe_split(view)}",

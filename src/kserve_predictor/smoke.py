@@ -156,7 +156,7 @@ def send(
     except _Busy as e:
         response = e.response
     except (requests.ConnectionError, requests.Timeout) as e:
-        return Unreachable(url, _why_unreachable(e, url))
+        return Unreachable(url, why_unreachable(e, url))
     except requests.RequestException as e:
         raise SmokeTestFailed(
             f"smoke test: {url} sent a broken answer ({type(e).__name__}); pass --no-smoke-test "
@@ -185,7 +185,7 @@ def check_answer(url: str, status: int, text: str, rows: int, protocol: str) -> 
     return answer
 
 
-def _why_unreachable(error: Exception, url: str) -> str:
+def why_unreachable(error: Exception, url: str) -> str:
     import requests
 
     text = str(error)

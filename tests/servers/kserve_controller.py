@@ -244,15 +244,7 @@ class KServeController:
             svc.revisions.append(Revision(f"{name}-predictor-{number:05d}", template))
         # The revision the pod belongs to; _write reports the Knative revisions in the status.
         revision = svc.revisions[-1].name if svc is not None else ""
-        self._status(
-            namespace,
-            name,
-            generation,
-            ready="Unknown",
-            transition="InProgress",
-            reason="InProgress",
-            extra={"modelStatus": {"states": _states("Pending")}},
-        )
+        self._progress(namespace, name, generation, "Pending")
         model = isvc["spec"]["predictor"]["model"]
         fmt = model["modelFormat"]["name"]
         protocol = model.get("protocolVersion") or "v1"
