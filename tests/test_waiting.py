@@ -85,6 +85,48 @@ def test_waits_for_the_generation_it_wrote(server: KubeApiServer, tmp_path: Path
     assert isvc["status"]["observedGeneration"] == second
 
 
+def test_the_timeout_names_the_waiting_container_not_the_finished_init_container(
+    server: KubeApiServer, tmp_path: Path
+) -> None:
+    """The kubelet reports an init container that did its job as terminated, reason
+    Completed: the timeout's diagnosis names what still waits, not that."""
+    cluster = client(server, tmp_path)
+    generation = cluster.apply(manifest())["metadata"]["generation"]
+
+    def status(name: str, state: dict[str, Any]) -> dict[str, Any]:
+        return {"name": name, "state": state, "ready": False, "restartCount": 0, "image": "x"}
+
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": f"{NAME}-predictor-00001-deployment-abc12",
+            "namespace": NS,
+            "labels": {"serving.kserve.io/inferenceservice": NAME},
+        },
+        "spec": {
+            "initContainers": [{"name": "storage-initializer", "image": "x"}],
+            "containers": [{"name": "kserve-container", "image": "x"}],
+        },
+        "status": {
+            "phase": "Pending",
+            "initContainerStatuses": [
+                status(
+                    "storage-initializer", {"terminated": {"reason": "Completed", "exitCode": 0}}
+                )
+            ],
+            "containerStatuses": [
+                status("kserve-container", {"waiting": {"reason": "ContainerCreating"}})
+            ],
+        },
+    }
+    server.put_object("pods", pod)
+    with pytest.raises(ReadyTimeout) as timed_out:
+        cluster.wait_ready(NS, NAME, generation, timeout=2, poll=1)
+    assert "; pods: kserve-container: ContainerCreating;" in str(timed_out.value)
+    assert "storage-initializer" not in str(timed_out.value)
+
+
 def test_a_terminal_status_fails_with_its_cause(server: KubeApiServer, tmp_path: Path) -> None:
     cluster = client(server, tmp_path)
     generation = cluster.apply(manifest())["metadata"]["generation"]
