@@ -269,6 +269,10 @@ def _drop_canary(
         config["spec"].setdefault("predictor", {})[CANARY] = 100
         isvc = _step(cluster, isvc, config, timeout, force)
         config = applied_config(isvc)
+        config["spec"].get("predictor", {}).pop(CANARY, None)
+        # At 100 the traffic has moved; removing the field leaves KServe's Knative Service as
+        # it is, so no observedGeneration would ever answer a wait for it (kserve#6081).
+        return cluster.apply(config, force=force)
     config["spec"].get("predictor", {}).pop(CANARY, None)
     return _step(cluster, isvc, config, timeout, force)
 
