@@ -36,6 +36,7 @@ CREDS = {
     "AWS_EC2_METADATA_DISABLED": "true",
 }
 NAMESPACE = "fuseml-workloads"
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no telemetry from the benchmarks
 
 from conftest import moto_process  # noqa: E402  (tests/ is on the path from here)
 

@@ -34,12 +34,21 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session", autouse=True)
 def hermetic_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Local state of the whole session lives in a tmp dir: the suite never reads or changes the
-    user's ~/.kserve-predictor (their servers, their names) nor uses their kubeconfig. Commands
-    run with run_cli inherit this."""
+    """Local state of the whole session lives in tmp dirs: the suite never reads or changes the
+    user's home (their ~/.kserve-predictor servers and names, their kubeconfig, the libraries'
+    caches). Commands run with run_cli, and the model-making subprocesses, inherit this."""
     home = tmp_path_factory.mktemp("kserve-predictor-home")
-    # No cluster unless a test names one: never the user's ~/.kube/config.
-    isolated = {"KSERVE_PREDICTOR_HOME": str(home), "KUBECONFIG": str(home / "no-kubeconfig")}
+    user = tmp_path_factory.mktemp("home")
+    isolated = {
+        "KSERVE_PREDICTOR_HOME": str(home),
+        # No cluster unless a test names one: never the user's ~/.kube/config.
+        "KUBECONFIG": str(home / "no-kubeconfig"),
+        # What the libraries write to ~ (Keras, matplotlib, MLflow's telemetry) goes here.
+        "HOME": str(user),
+        "XDG_CONFIG_HOME": str(user / ".config"),
+        "XDG_CACHE_HOME": str(user / ".cache"),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
     previous = {key: os.environ.get(key) for key in isolated}
     os.environ.update(isolated)
     yield home

@@ -16,6 +16,7 @@ def test_commands_use_the_sessions_home_only() -> None:
     assert "iris" not in run_cli("status").stdout
     home = Path(os.environ.get("KSERVE_PREDICTOR_HOME") or Path.home() / ".kserve-predictor")
     assert not home.is_relative_to(Path.home() / ".kserve-predictor")
+    assert home.parent == Path.home().parent  # HOME is the session's too
 
 
 def test_a_server_in_the_users_home_survives_the_suite(tmp_path: Path) -> None:
