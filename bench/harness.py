@@ -10,7 +10,6 @@ the Ready write (``BenchController.flipped``), with the status KServe's controll
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -18,7 +17,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,7 +36,7 @@ CREDS = {
 NAMESPACE = "fuseml-workloads"
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no telemetry from the benchmarks
 
-from conftest import moto_process  # noqa: E402  (tests/ is on the path from here)
+from conftest import S3Recording, moto_process  # noqa: E402  (tests/ is on the path from here)
 
 
 @contextmanager
@@ -58,30 +56,6 @@ def s3_client(endpoint: str) -> Any:
         aws_secret_access_key=CREDS["AWS_SECRET_ACCESS_KEY"],
         region_name="us-east-1",
     )
-
-
-class S3Recorder:
-    """moto's request recorder (``/moto-api/recorder``): what the server received."""
-
-    def __init__(self, endpoint: str) -> None:
-        self.endpoint = endpoint
-
-    def _call(self, action: str) -> bytes:
-        request = urllib.request.Request(f"{self.endpoint}/moto-api/recorder/{action}")
-        if action != "download-recording":
-            request.method = "POST"
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            data: bytes = answer.read()
-            return data
-
-    def start(self) -> None:
-        self._call("reset-recording")
-        self._call("start-recording")
-
-    def stop(self) -> list[dict[str, Any]]:
-        self._call("stop-recording")
-        lines = self._call("download-recording").decode().splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
 
 
 def train_iris(folder: Path) -> None:
@@ -159,7 +133,7 @@ class BenchController:
 class Servers:
     s3_endpoint: str
     s3: Any
-    recorder: S3Recorder
+    recorder: S3Recording
     api: Any
     controller: BenchController
     fuseml: Any
@@ -218,7 +192,7 @@ def servers(ready_after: float = 0.5) -> Iterator[Servers]:
         with moto_server() as endpoint:
             client = s3_client(endpoint)
             yield Servers(
-                endpoint, client, S3Recorder(endpoint), api, controller, fuseml, kubeconfig, work
+                endpoint, client, S3Recording(endpoint), api, controller, fuseml, kubeconfig, work
             )
     finally:
         fuseml.stop()

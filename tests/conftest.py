@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -380,6 +382,32 @@ def step_env(
     }
     env.update(extra)
     return env
+
+
+class S3Recording:
+    """moto's request recorder (``/moto-api/recorder``): the requests the S3 server received.
+    moto appends them to ``moto_recording`` in the server process's working directory, so the
+    test runs in its own (monkeypatch.chdir)."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+
+    def _call(self, action: str) -> bytes:
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/recorder/{action}")
+        if action != "download-recording":
+            request.method = "POST"
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            data: bytes = answer.read()
+        return data
+
+    def start(self) -> None:
+        self._call("reset-recording")
+        self._call("start-recording")
+
+    def stop(self) -> list[dict[str, Any]]:
+        self._call("stop-recording")
+        lines = self._call("download-recording").decode().splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
 
 
 @contextmanager

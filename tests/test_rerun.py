@@ -6,42 +6,15 @@ server with the KServe controller simulation, moto's S3 server and the FuseML te
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Cluster, S3Server, codeset, run_cli, step_env
+from conftest import Cluster, S3Recording, S3Server, codeset, run_cli, step_env
 
 NAMESPACE = "fuseml-workloads"
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
-
-
-class S3Recording:
-    """moto's request recorder (``/moto-api/recorder``): the requests the S3 server received.
-    moto appends them to ``moto_recording`` in the server process's working directory, so the
-    test runs in its own (monkeypatch.chdir)."""
-
-    def __init__(self, endpoint: str) -> None:
-        self.endpoint = endpoint
-
-    def _call(self, action: str) -> bytes:
-        request = urllib.request.Request(f"{self.endpoint}/moto-api/recorder/{action}")
-        if action != "download-recording":
-            request.method = "POST"
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            data: bytes = answer.read()
-        return data
-
-    def start(self) -> None:
-        self._call("reset-recording")
-        self._call("start-recording")
-
-    def stop(self) -> list[dict[str, Any]]:
-        self._call("stop-recording")
-        lines = self._call("download-recording").decode().splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
 
 
 def object_reads(recording: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
