@@ -18,6 +18,10 @@ from .errors import KservePredictorError
 from .redact import RedactingFormatter, Redactor
 
 log = logging.getLogger("kserve_predictor")
+WORKERS_HELP = (
+    "server processes, each with its own copy of the model (default: the CPUs this process "
+    "may use)"
+)
 
 Handler = Callable[[argparse.Namespace, Redactor], int]
 
@@ -231,7 +235,13 @@ def cmd_serve(args: argparse.Namespace, redactor: Redactor) -> int:
 
     name = _checked_name(args.name or _name_from_url(args.model_url), "--name")
     server = open_foreground(
-        args.model_url, args.predictor, name, args.host, args.port, _s3_settings(redactor)
+        args.model_url,
+        args.predictor,
+        name,
+        args.host,
+        args.port,
+        _s3_settings(redactor),
+        args.workers,
     )
     data = server.as_dict()
     human = (
@@ -299,6 +309,7 @@ def cmd_deploy_local(args: argparse.Namespace, redactor: Redactor, name: str) ->
         port=args.port,
         timeout=args.timeout,
         smoke_test=args.smoke_test,
+        workers=args.workers,
         fuseml_url=args.fuseml_url or None,
         fuseml_verify_tls=parse_bool("KSERVE_PREDICTOR_FUSEML_VERIFY_TLS", verify, True),
         workflow=args.workflow,
@@ -377,6 +388,11 @@ def cmd_deploy(args: argparse.Namespace, redactor: Redactor) -> int:
         raise UsageError("--app-name is required outside a FuseML codeset; e.g. --app-name iris")
     if args.target == "local":
         return cmd_deploy_local(args, redactor, name)
+    if args.workers is not None:
+        raise UsageError(
+            "--workers applies to --target local; on KServe the runtime sizes its workers "
+            "(the project's runtime: one per CPU of the pod's limit)"
+        )
     network = NetworkSettings.from_env()
     settings = DeploySettings(
         model_url=args.model,
@@ -673,6 +689,7 @@ def _parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
     )
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--workers", type=int, default=None, help=WORKERS_HELP)
     p.set_defaults(handler=cmd_serve)
 
     p = sub.add_parser(
@@ -744,6 +761,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="--target local: port (default: the running server's on a redeploy, else a free one)",
     )
+    add("--workers", type=int, default=None, help="--target local: " + WORKERS_HELP)
     add(
         "--no-smoke-test",
         dest="smoke_test",

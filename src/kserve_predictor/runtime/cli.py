@@ -57,6 +57,10 @@ def serve(argv: list[str]) -> None:
             "(the one holding MLmodel)"
         )
     requirements.prepare(folder)
+    if not any(a == "--workers" or a.startswith("--workers=") for a in argv):
+        from ..serving.workers import usable_cpus
+
+        argv = [*argv, f"--workers={usable_cpus()}"]  # KServe's default is one process
 
     kserve = _import_kserve(argv)
     parser = argparse.ArgumentParser(

@@ -37,6 +37,7 @@ from .registry import (
 log = logging.getLogger(__name__)
 
 DEFAULT_START_TIMEOUT = 120.0
+MAX_WORKERS = 64  # each worker holds its own copy of the model
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class LocalSettings:
     timeout: float = DEFAULT_START_TIMEOUT
     """Seconds the new server may take to load the model and answer ready."""
     smoke_test: bool = True
+    workers: int | None = None
+    """Server processes on the port; None: the CPUs this process may use (``usable_cpus``)."""
     fuseml_url: str | None = None
     fuseml_verify_tls: bool = True
     workflow: str = ""
@@ -86,6 +89,7 @@ class LocalDeployment:
             "prediction_url": self.app.prediction_url,
             "pid": self.app.pid,
             "port": self.app.port,
+            "workers": self.app.workers,
             "model": self.app.model,
             "log": self.app.log,
             "replaced_pid": self.replaced,
@@ -96,20 +100,35 @@ class LocalDeployment:
         }
 
 
-def check_options(host: str, port: int | None, timeout: float = DEFAULT_START_TIMEOUT) -> str:
+def check_options(
+    host: str,
+    port: int | None,
+    timeout: float = DEFAULT_START_TIMEOUT,
+    workers: int | None = None,
+) -> str:
     """Usage errors of the local target's options, before anything is read or made."""
     if port is not None:
         check_port(port)
     if not timeout > 0:
         raise UsageError(f"--timeout {timeout} must be a positive number of seconds")
+    if workers is not None and not 1 <= workers <= MAX_WORKERS:
+        raise UsageError(
+            f"--workers {workers} must be a number of server processes from 1 to {MAX_WORKERS}"
+        )
     return check_host(host)
+
+
+def worker_count(workers: int | None) -> int:
+    from .workers import usable_cpus
+
+    return workers if workers is not None else usable_cpus()
 
 
 def deploy_local(settings: LocalSettings) -> LocalDeployment:
     """Detect, build the layout in the local cache, start (or replace) the managed server,
     smoke-test it and register it with FuseML when a FuseML server is given."""
     name = check_app_name(settings.app_name)
-    host = check_options(settings.host, settings.port, settings.timeout)
+    host = check_options(settings.host, settings.port, settings.timeout, settings.workers)
     fuseml = None
     if settings.fuseml_url:
         from ..fuseml import FuseMLClient
@@ -155,7 +174,8 @@ def _start_checked(
     failure stop it, keep its log for reading, and say that the old server keeps serving."""
     name, engine = layout.name, layout.engine
     log_path = server_log(name, secrets.token_hex(4))
-    started = supervisor.start(engine.name, layout.folder, name, host, port, log_path)
+    workers = worker_count(settings.workers)
+    started = supervisor.start(engine.name, layout.folder, name, host, port, log_path, workers)
     app = LocalApp(
         name=name,
         pid=started.process.pid,
@@ -168,6 +188,7 @@ def _start_checked(
         log=str(log_path),
         prediction_url=f"http://{url_host(host)}:{port}{prediction_path(engine, name)}",
         started=time.time(),
+        workers=workers,
     )
     try:
         supervisor.wait_until_ready(started, name, engine.served_model_name(name), settings.timeout)
@@ -250,6 +271,7 @@ class ForegroundServer:
     port: int
     url: str
     curl: str | None
+    workers: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -260,16 +282,26 @@ class ForegroundServer:
             "folder": str(self.layout.folder),
             "prediction_url": self.url,
             "curl": self.curl,
+            "workers": self.workers,
         }
 
     def run(self) -> None:
         from .server import serve
+        from .workers import extra_workers
 
-        serve(self.model, self.host, self.port, sock=self.sock)
+        layout = self.layout
+        with extra_workers(self.workers, layout.engine.name, layout.folder, layout.name, self.sock):
+            serve(self.model, self.host, self.port, sock=self.sock)
 
 
 def open_foreground(
-    model_url: str, predictor: str, name: str, host: str, port: int, s3: S3Settings
+    model_url: str,
+    predictor: str,
+    name: str,
+    host: str,
+    port: int,
+    s3: S3Settings,
+    workers: int | None = None,
 ) -> ForegroundServer:
     """Check the options, build the layout, load the model and bind the port: after this the
     URL accepts connections, and ``run()`` answers them."""
@@ -277,7 +309,7 @@ def open_foreground(
     from .server import build_model, listen
 
     name = check_app_name(name, "--name")
-    host = check_options(host, port)
+    host = check_options(host, port, workers=workers)
     check_port_free(host, port)
     detection, engine = choose(model_url, predictor, s3)
     layout = build_layout(detection, engine, name)
@@ -298,4 +330,4 @@ def open_foreground(
         if engine.protocol == "v2":
             body = name_inputs(body, model.get_input_types())
         curl = curl_command(url, body)
-    return ForegroundServer(layout, model, sock, host, port, url, curl)
+    return ForegroundServer(layout, model, sock, host, port, url, curl, worker_count(workers))

@@ -34,6 +34,7 @@ class LocalApp:
     log: str
     prediction_url: str
     started: float
+    workers: int = 1
 
     @property
     def base_url(self) -> str:

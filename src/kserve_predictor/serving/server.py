@@ -1,12 +1,14 @@
 """kserve.ModelServer serving one converted layout, bound where we are told.
 
     python -m kserve_predictor.serving.server --engine E --folder F --name N [--host H] --port P
-        [--reuse-port] [--control PATH]
+        [--reuse-port] [--control PATH] [--workers N]
 
 KServe's RESTServer hard-codes 0.0.0.0; here the listening socket is bound by us (loopback by
 default, IPv6 too) and handed to uvicorn. ``--reuse-port`` lets a new server bind the port its
 predecessor still serves on (SO_REUSEPORT), and ``--control`` adds a private Unix socket through
 which the supervisor health-checks this very process before stopping the old one.
+``--workers N`` adds N-1 processes serving the same socket (``workers``); each is this module
+again with ``--fd`` (the inherited socket) and ``--parent`` (the pid that stops it).
 
 Requests follow the engine's cluster runtime (see ``protocol``); client mistakes answer HTTP 400
 ``{"error": "..."}`` with one log line, without the traceback KServe's handlers log.
@@ -19,6 +21,7 @@ import asyncio
 import logging
 import socket
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -56,25 +59,51 @@ def build_model(engine: str, folder: Path, name: str) -> Any:
         def __init__(self) -> None:
             super().__init__(name)
             self.runtime: Runtime | None = None
+            self._loading: threading.Thread | None = None
 
         def load(self) -> bool:
             self.runtime = load_runtime(engine, folder)
             self.ready = True
             return True
 
+        def start_loading(self) -> None:
+            """Load in the background; requests wait for it (``loaded()``)."""
+            self._loading = threading.Thread(target=self._load_logged, daemon=True)
+            self._loading.start()
+            self.ready = True
+
+        def _load_logged(self) -> None:
+            try:
+                self.load()
+            except RuntimeLoadError as e:
+                log.error("%s", e)
+
+        def loaded(self) -> Runtime:
+            if self._loading is not None:
+                self._loading.join()
+            if self.runtime is None:
+                raise RuntimeLoadError(f"the model {name} did not load in this worker; see its log")
+            return self.runtime
+
+        def __reduce__(self) -> tuple[Any, tuple[str, Path, str]]:
+            # KServe's --workers pickles the model into the processes it spawns: each loads
+            # its own copy, in the background, because KServe kills a child that does not answer
+            # its liveness ping within 5 s, and unpickling happens before that ping is served.
+            return loading_model, (engine, folder, name)
+
         def get_input_types(self) -> list[dict[str, Any]]:
             """The declared inputs, in V2 model metadata (what Triton's metadata lists)."""
-            specs = self.runtime.specs if self.runtime is not None else ()
+            specs = self.loaded().specs if self.ready else ()
             return [
                 {"name": s.name, "datatype": s.datatype, "shape": list(s.shape or [])}
                 for s in specs
             ]
 
         def predict(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
-            assert self.runtime is not None
+            runtime = self.loaded()
             v2 = isinstance(payload, InferRequest)
-            outputs = self.runtime.predict_with(
-                decode(style, payload, v2, self.runtime, name),
+            outputs = runtime.predict_with(
+                decode(style, payload, v2, runtime, name),
                 request_params(payload, InferRequest),
             )
             if v2:
@@ -89,6 +118,12 @@ def build_model(engine: str, folder: Path, name: str) -> Any:
             return {"predictions": v1_predictions(outputs)}
 
     return LayoutModel()
+
+
+def loading_model(engine: str, folder: Path, name: str) -> Any:
+    model = build_model(engine, folder, name)
+    model.start_loading()
+    return model
 
 
 class WrongProtocolError(InvalidRequestError):
@@ -294,6 +329,8 @@ def serve(
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .workers import extra_workers, follow_parent
+
     parser = argparse.ArgumentParser(prog="kserve-predictor-server")
     parser.add_argument("--engine", required=True)
     parser.add_argument("--folder", required=True, type=Path)
@@ -302,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--reuse-port", action="store_true")
     parser.add_argument("--control", type=Path, default=None)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--fd", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--parent", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
@@ -310,10 +350,15 @@ def main(argv: list[str] | None = None) -> int:
     log.addHandler(handler)
     log.propagate = False
     try:
-        sock = listen(args.host, args.port, args.reuse_port)  # fail fast, before the model loads
-        model = build_model(args.engine, args.folder, args.name)
-        model.load()
-        serve(model, args.host, args.port, control=args.control, sock=sock)
+        if args.fd is not None:  # a worker beside the first process: its socket is inherited
+            follow_parent(args.parent)
+            sock = socket.socket(fileno=args.fd)
+        else:
+            sock = listen(args.host, args.port, args.reuse_port)  # fail fast, before loading
+        with extra_workers(args.workers, args.engine, args.folder, args.name, sock):
+            model = build_model(args.engine, args.folder, args.name)
+            model.load()
+            serve(model, args.host, args.port, control=args.control, sock=sock)
     except OSError as e:
         print(
             f"error: cannot listen on {args.host} port {args.port}: {e.strerror}", file=sys.stderr

@@ -44,12 +44,15 @@ class Started:
         shutil.rmtree(self.control.parent, ignore_errors=True)
 
 
-def start(engine: str, folder: Path, name: str, host: str, port: int, log_path: Path) -> Started:
+def start(
+    engine: str, folder: Path, name: str, host: str, port: int, log_path: Path, workers: int = 1
+) -> Started:
     control = Path(tempfile.mkdtemp(prefix="kserve-predictor-")) / "control.sock"  # 0700
     command = [
         sys.executable, "-m", "kserve_predictor.serving.server",
         "--engine", engine, "--folder", str(folder), "--name", name,
         "--host", host, "--port", str(port), "--reuse-port", "--control", str(control),
+        "--workers", str(workers),
     ]  # fmt: skip
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as out:
