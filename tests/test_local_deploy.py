@@ -37,17 +37,19 @@ def predict(url: str) -> list[int]:
     return list(answer.json()["predictions"])
 
 
-def servers_named(app: str) -> list[int]:
-    """Pids of every local model server process serving ``app`` on this machine."""
+def servers_named(app: str, workers: bool = True) -> list[int]:
+    """Pids of every local model server process serving ``app`` on this machine; without
+    ``workers``, only the first process of each server (the one recorded)."""
     pids = []
     for proc in Path("/proc").iterdir():
         try:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"kserve_predictor.serving.server" in argv and app.encode() in argv:
+        served = b"kserve_predictor.serving.server" in argv and app.encode() in argv
+        if served and (workers or b"--fd" not in argv):
             pids.append(int(proc.name))
-    return pids
+    return sorted(pids)
 
 
 def test_redeploy_replaces_the_server_on_the_same_url(
@@ -64,7 +66,7 @@ def test_redeploy_replaces_the_server_on_the_same_url(
         new = json.loads(second.stdout)
         assert new["prediction_url"] == old["prediction_url"]  # same port: the URL stays
         assert new["replaced_pid"] == old["pid"] != new["pid"]
-        assert servers_named("redeploy-same") == [new["pid"]]
+        assert servers_named("redeploy-same", workers=False) == [new["pid"]]
         assert predict(new["prediction_url"]) == [0]
         assert not Path(old["log"]).exists() and Path(new["log"]).exists()
         # local means local: the model folder is only read, the layout lives in the cache
@@ -101,7 +103,7 @@ def test_a_failing_redeploy_leaves_the_old_server_serving(
             refused = deploy(good, "redeploy-bad", "--port", busy, env=home)
         assert refused.code == 2 and f"port {busy} on 127.0.0.1 is in use" in refused.stderr
         assert "keeps serving" in refused.stderr
-        assert servers_named("redeploy-bad") == [old["pid"]]
+        assert servers_named("redeploy-bad", workers=False) == [old["pid"]]
         assert predict(old["prediction_url"]) == [0]
         status = json.loads(run_cli("status", "redeploy-bad", "--output", "json", env=home).stdout)
         assert status["pid"] == old["pid"] and status["running"] is True
@@ -123,7 +125,7 @@ def test_two_deploys_of_one_name_at_once_leave_one_server(
     try:
         codes = [p.wait(timeout=300) for p in both]
         assert codes == [0, 0], [p.stderr.read() for p in both if p.stderr]
-        running = servers_named("deploy-twice")
+        running = servers_named("deploy-twice", workers=False)
         status = json.loads(run_cli("status", "--output", "json", env=home).stdout)["local"]
         assert [a["pid"] for a in status] == running  # the one left is the one recorded
     finally:
@@ -141,6 +143,7 @@ def test_two_deploys_of_one_name_at_once_leave_one_server(
         (["--timeout", "0"], "--timeout 0.0 must be a positive number"),
         (["--resources-limits", "{cpu: 1}"], "--resources-limits applies to --target kserve only"),
         (["--runtime-version", "1.5.2"], "--runtime-version applies to --target kserve only"),
+        (["--workers", "0"], "--workers 0 must be a number of server processes from 1 to 64"),
     ],
 )
 def test_bad_local_options_are_usage_errors(

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from runtime_process import (
 )
 
 NAME = "iris"
+ROW = [5.1, 3.5, 1.4, 0.2]
 
 pytestmark = pytest.mark.skipif(
     not (WHEELHOUSE / "roman-4.2-py3-none-any.whl").is_file(),
@@ -196,6 +198,37 @@ def test_health_readiness_binding_and_schema_enforcement(pod, zoo: Path) -> None
     )
     assert answer.status_code >= 400
     assert "missing inputs" in answer.text
+
+
+def test_kserve_workers_default_to_the_usable_cpus_and_each_answers(pod, zoo: Path) -> None:
+    """KServe's --workers spawns processes that unpickle the model (each loads its own); the
+    default is one per CPU this process may use (in a pod: its CPU limit)."""
+    import psutil
+
+    from kserve_predictor.serving.workers import usable_cpus
+
+    running, _, _ = pod(zoo / "sklearn_skops")  # started as the pod is: no --workers
+    workers = usable_cpus()
+    for _ in range(20):  # fresh connections, spread by the kernel over the workers
+        answer = requests.post(
+            f"{running.url}/v1/models/{NAME}:predict", json={"instances": [ROW]}, timeout=60
+        )
+        assert answer.status_code == 200, answer.text
+    log = running.log.read_text()
+    if workers == 1:
+        assert "Starting uvicorn with" not in log
+        return
+    assert f"Starting uvicorn with {workers} workers" in log
+    # KServe kills and replaces a child that has not answered its ping within 5 s (on a busy
+    # machine, importing kserve alone can take that long): wait for the set to settle.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        children = psutil.Process(running.process.pid).children()
+        serving = [c for c in children if "spawn_main" in " ".join(c.cmdline())]
+        if len(serving) == workers:
+            break
+        time.sleep(0.5)
+    assert len(serving) == workers, running.log.read_text()[-2000:]
 
 
 # --- failures: one line naming the cause, non-zero exit ---------------------------------------

@@ -19,8 +19,7 @@ from .redact import RedactingFormatter, Redactor
 
 log = logging.getLogger("kserve_predictor")
 WORKERS_HELP = (
-    "server processes, each with its own copy of the model (default: the CPUs this process "
-    "may use)"
+    "server processes, each with its own copy of the model (default: the CPUs this process may use)"
 )
 
 Handler = Callable[[argparse.Namespace, Redactor], int]

@@ -1,0 +1,136 @@
+"""Server workers: the local server's extra processes share its socket and answer when the
+first one cannot, stop with it (even when it is killed), and default to the CPUs the process
+may use (affinity lowered to the cgroup's CPU quota, as in a pod with a CPU limit); the project
+runtime's KServe workers each load the model without being killed as hung."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import free_port, run_cli
+from test_local_deploy import ROW, deploy, predict, servers_named
+
+from kserve_predictor.serving.workers import cgroup_cpu_quota, usable_cpus
+
+AFFINITY = len(os.sched_getaffinity(0))
+
+
+def cgroup(tmp_path: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("files", "quota"),
+    [
+        ({}, None),
+        ({"cpu.max": "max 100000\n"}, None),
+        ({"cpu.max": "150000 100000\n"}, 1.5),
+        ({"cpu,cpuacct/cpu.cfs_quota_us": "50000\n", "cpu,cpuacct/cpu.cfs_period_us": "100000\n"}, 0.5),
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+    ],
+)  # fmt: skip
+def test_the_cgroup_cpu_quota_is_read_as_the_kernel_writes_it(
+    tmp_path: Path, files: dict[str, str], quota: float | None
+) -> None:
+    assert cgroup_cpu_quota(cgroup(tmp_path, files)) == quota
+
+
+def test_usable_cpus_is_the_affinity_lowered_to_the_quota(tmp_path: Path) -> None:
+    assert usable_cpus(cgroup(tmp_path / "none", {})) == AFFINITY
+    assert usable_cpus(cgroup(tmp_path / "half", {"cpu.max": "50000 100000"})) == 1  # ceil, ≥ 1
+    assert usable_cpus(cgroup(tmp_path / "many", {"cpu.max": "6400000 100000"})) == AFFINITY
+    if AFFINITY > 1:
+        assert usable_cpus(cgroup(tmp_path / "one", {"cpu.max": "100000 100000"})) == 1
+
+
+def test_local_workers_share_the_port_and_stop_with_the_server(zoo: Path, tmp_path: Path) -> None:
+    home = {"KSERVE_PREDICTOR_HOME": str(tmp_path / "home")}
+    done = deploy(zoo / "sklearn_pickle", "two-workers", "--workers", "2", env=home)
+    assert done.code == 0, done.stderr
+    app = json.loads(done.stdout)
+    try:
+        assert app["workers"] == 2
+        first = app["pid"]
+        workers = [p for p in servers_named("two-workers") if p != first]
+        assert len(workers) == 1 and servers_named("two-workers", workers=False) == [first]
+        # the first process frozen, the port still answers: the worker accepts on it
+        os.kill(first, signal.SIGSTOP)
+        try:
+            assert predict(app["prediction_url"]) == [0]
+        finally:
+            os.kill(first, signal.SIGCONT)
+        status = json.loads(run_cli("status", "two-workers", "--output", "json", env=home).stdout)
+        assert status["workers"] == 2 and status["running"]
+    finally:
+        run_cli("delete", "two-workers", env=home)
+    assert servers_named("two-workers") == []
+
+
+def test_a_worker_ends_when_its_first_process_is_killed(zoo: Path, tmp_path: Path) -> None:
+    home = {"KSERVE_PREDICTOR_HOME": str(tmp_path / "home")}
+    done = deploy(zoo / "sklearn_pickle", "orphan-check", "--workers", "2", env=home)
+    assert done.code == 0, done.stderr
+    first = json.loads(done.stdout)["pid"]
+    assert len(servers_named("orphan-check")) == 2  # the first process and its worker
+    os.kill(first, signal.SIGKILL)  # no chance to stop its workers itself
+    deadline = time.monotonic() + 20
+    while servers_named("orphan-check") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert servers_named("orphan-check") == [], "a worker outlived its server"
+    run_cli("delete", "orphan-check", env=home)
+
+
+def test_serve_takes_workers_and_answers(zoo: Path, tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "KSERVE_PREDICTOR_HOME": str(tmp_path / "home")}
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "kserve_predictor", "serve", str(zoo / "sklearn_pickle"),
+         "--name", "serve-workers", "--port", str(port), "--workers", "3", "--output", "json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert serve.stdout is not None
+        text = ""
+        for line in serve.stdout:
+            text += line
+            if line.startswith("}"):
+                break
+        assert json.loads(text)["workers"] == 3
+        url = f"http://127.0.0.1:{port}/v1/models/serve-workers:predict"
+        answer = requests.post(url, json={"instances": [ROW]}, timeout=30)
+        assert answer.json()["predictions"] == [0]
+        deadline = time.monotonic() + 60
+        while len(servers_named("serve-workers")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(servers_named("serve-workers")) == 2  # the serve process serves too
+    finally:
+        os.killpg(serve.pid, signal.SIGTERM)
+        serve.wait(timeout=30)
+    assert servers_named("serve-workers") == []
+
+
+def test_a_layout_model_pickles_into_one_that_loads_itself(zoo: Path, tmp_path: Path) -> None:
+    """What KServe's --workers does to the model: pickled into each spawned process."""
+    from kserve_predictor.serving.server import build_model
+
+    folder = shutil.copytree(zoo / "sklearn_pickle", tmp_path / "iris")
+    done = run_cli("convert", str(folder), "--output", "json")
+    assert done.code == 0, done.stderr
+    layout = Path(json.loads(done.stdout)["location"].removeprefix("file://"))
+    copy = pickle.loads(pickle.dumps(build_model("sklearn", layout, "iris")))
+    assert copy.ready  # at once: requests wait for the load, KServe's liveness ping does not
+    assert copy.predict({"instances": [ROW]}) == {"predictions": [0]}
