@@ -1,21 +1,26 @@
-"""Benchmark: converting a ~1 GiB model on a local S3 server (moto), server-side vs a baseline,
-and a 200-file model, concurrent copies vs one at a time.
+"""Benchmark: copying a large model.pkl on a local S3 server (moto) three ways, and a 200-file
+model, concurrent copies vs one at a time.
 
-    .venv/bin/python bench/convert_bench.py [--size-mib 1024] [--files 200]
+    .venv/bin/python bench/convert_bench.py [--sizes-mib 1024,4096] [--files 200] [--skip-baseline]
 
-Starts moto's S3 server in its own process on 127.0.0.1, stores an MLflow sklearn model whose
-model.pkl is SIZE MiB (random bytes: conversion never reads model bytes, so their content does
-not matter), then measures, each in a fresh child process:
+Starts moto's S3 server in its own process on 127.0.0.1 and, for each size, stores an MLflow
+sklearn model whose model.pkl is SIZE MiB (random bytes: conversion never reads model bytes, so
+their content does not matter), then measures, each in a fresh child process:
 
-- ``kserve-predictor convert`` (server-side CopyObject/UploadPartCopy),
-- a download-and-upload baseline doing the same copy through the client with boto3,
+- ``kserve-predictor convert`` with the default threshold: concurrent UploadPartCopy parts,
+- ``kserve-predictor convert`` with KSERVE_PREDICTOR_MULTIPART_THRESHOLD above the size: one
+  CopyObject (only up to 5 GiB, CopyObject's limit),
+- a download-and-upload baseline doing the same copy through the client with boto3
+  (``--skip-baseline`` leaves it out),
 - the no-op second run of ``kserve-predictor convert`` (the layout is complete: one listing,
-  one record read),
+  one record read), and ``detect`` alone,
 
-printing wall time, peak RSS of the child, and the baseline/convert ratio. Then the same model
-with FILES small files in ``code/`` is converted for the ``mlflow`` engine (which copies the whole
-MLflow folder) twice into fresh buckets: with the default bounded pool of concurrent copies, and
-with one copy at a time.
+printing wall time, peak RSS of the child, and the ratios baseline / part copy and single /
+part copy. moto's UploadPartCopy reads the whole source object for every part, which a real S3
+does not: on moto the part copy pays for that. Then the same model with FILES small files in
+``code/`` is converted for the ``mlflow`` engine (which copies the whole MLflow folder) twice
+into fresh buckets: with the default bounded pool of concurrent copies, and with one copy at
+a time.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from kserve_predictor.settings import DEFAULT_MULTIPART_THRESHOLD
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -155,17 +162,82 @@ def upload(s3: Any, folder: Path, bucket: str, prefix: str) -> None:
             s3.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(folder).as_posix()}")
 
 
+MiB = 1024**2
+LARGEST_COPY_OBJECT = 5 * 1024**3
+
+
+def drop_layouts(s3: Any, bucket: str, prefix: str) -> None:
+    """Remove the converted layouts, so the next convert copies again."""
+    listing = s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/kserve/").get("Contents", [])
+    if listing:
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": o["Key"]} for o in listing]})
+
+
+def large_model(
+    s3: Any, work: Path, endpoint: str, env: dict[str, str], size: int, baseline: bool
+) -> dict[str, tuple[float, int]]:
+    """The three copies of a SIZE MiB model.pkl (and the no-op re-run and detect alone)."""
+    folder = work / f"model-{size}"
+    make_model(folder, size)
+    prefix = f"{size}/models/m-bench/artifacts"
+    upload(s3, folder, "bench", prefix)
+    shutil.rmtree(folder)
+    url = f"s3://bench/{prefix}"
+    convert = [PYTHON, "-c", CLI, "convert", url]
+    runs = {"part copy": timed(convert, env), "no-op re-run": timed(convert, env)}
+    drop_layouts(s3, "bench", prefix)
+    if size * MiB <= LARGEST_COPY_OBJECT:
+        single = {**env, "KSERVE_PREDICTOR_MULTIPART_THRESHOLD": str(size * MiB)}
+        runs["single CopyObject"] = timed(convert, single)
+        drop_layouts(s3, "bench", prefix)
+    if baseline:
+        source, dest = f"{prefix}/model.pkl", f"{prefix}/baseline/model.pkl"
+        runs["download + upload"] = timed(
+            [PYTHON, "-c", BASELINE, "bench", source, dest, endpoint], env
+        )
+        s3.delete_object(Bucket="bench", Key=dest)
+    runs["detect alone"] = timed([PYTHON, "-c", CLI, "detect", url], env)
+    s3.delete_objects(
+        Bucket="bench",
+        Delete={
+            "Objects": [
+                {"Key": o["Key"]}
+                for o in s3.list_objects_v2(Bucket="bench", Prefix=prefix).get("Contents", [])
+            ]
+        },
+    )  # moto holds objects in memory: free this size's before the next
+    return runs
+
+
+def report_large(size: int, runs: dict[str, tuple[float, int]]) -> None:
+    if size * MiB <= DEFAULT_MULTIPART_THRESHOLD:
+        print(f"{size:>6} MiB  (not above the default threshold: 'part copy' was one CopyObject)")
+    for label, (seconds, rss) in runs.items():
+        print(f"{size:>6} MiB  {label:<19} {seconds:7.2f} s   peak RSS {rss:5} MiB")
+    part = runs["part copy"][0]
+    ratios = [
+        f"{label} / part copy {runs[label][0] / part:5.2f}x"
+        for label in ("download + upload", "single CopyObject")
+        if label in runs
+    ]
+    if ratios:
+        print(f"{size:>6} MiB  " + "   ".join(ratios))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--sizes-mib", default="1024", help="comma-separated, e.g. 1024,4096")
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument(
         "--latency-ms", type=int, default=20, help="added to each request in the second series"
     )
+    parser.add_argument("--skip-baseline", action="store_true", help="no download + upload run")
     args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes_mib.split(",") if size.strip()]
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     env = {**os.environ, **CREDS, "MLFLOW_S3_ENDPOINT_URL": endpoint}
+    env.pop("KSERVE_PREDICTOR_MULTIPART_THRESHOLD", None)  # the default, unless a run sets it
     moto = subprocess.Popen(
         [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
@@ -189,28 +261,12 @@ def main() -> None:
             region_name="us-east-1",
         )
         s3.create_bucket(Bucket="bench")
-        make_model(work / "model", args.size_mib)
+        large = {
+            size: large_model(s3, work, endpoint, env, size, not args.skip_baseline)
+            for size in sizes
+        }
+
         prefix = "1/models/m-bench/artifacts"
-        upload(s3, work / "model", "bench", prefix)
-        url = f"s3://bench/{prefix}"
-        convert = [PYTHON, "-c", CLI, "convert", url]
-
-        first, first_rss = timed(convert, env)
-        baseline, baseline_rss = timed(
-            [
-                PYTHON,
-                "-c",
-                BASELINE,
-                "bench",
-                f"{prefix}/model.pkl",
-                f"{prefix}/baseline/model.pkl",
-                endpoint,
-            ],
-            env,
-        )
-        noop, noop_rss = timed(convert, env)
-        idle, idle_rss = timed([PYTHON, "-c", CLI, "detect", url], env)
-
         many = work / "many"
         make_model(many, 1)
         for i in range(args.files - len([p for p in many.rglob("*") if p.is_file()])):
@@ -234,13 +290,9 @@ def main() -> None:
                             [*command, f"s3://{bucket}/{prefix}"], many_env
                         )[0]
 
-        print(f"model size:                       {args.size_mib} MiB")
-        print(f"convert (server-side copy):       {first:7.2f} s   peak RSS {first_rss} MiB")
-        print(f"baseline (download + upload):     {baseline:7.2f} s   peak RSS {baseline_rss} MiB")
-        print(f"second convert (nothing to do):   {noop:7.2f} s   peak RSS {noop_rss} MiB")
-        print(f"detect alone (reads MLmodel):     {idle:7.2f} s   peak RSS {idle_rss} MiB")
-        print(f"speed-up, baseline / convert:     {baseline / first:7.1f}x")
-        print(f"convert peak RSS / model size:    {first_rss / args.size_mib:7.3f}")
+        print("model.pkl copies (part copy: the default threshold, 64 MiB parts, 8 at a time):")
+        for size, size_runs in large.items():
+            report_large(size, size_runs)
         print(f"{files}-file model, mlflow engine (copies the MLflow folder):")
         for where in ("loopback", f"+{args.latency_ms} ms"):
             concurrent, sequential = runs[f"{where} concurrent"], runs[f"{where} sequential"]

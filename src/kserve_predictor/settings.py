@@ -69,10 +69,11 @@ class NetworkSettings:
         )
 
 
-# Objects up to this size are copied with one CopyObject, larger ones part by part with
-# UploadPartCopy (CopyObject's own limit is 5 GiB).
-DEFAULT_MULTIPART_THRESHOLD = 5 * 1024**3
+# Objects up to this size are copied with one CopyObject, larger ones with concurrent
+# UploadPartCopy parts of this size (CopyObject's own limit is 5 GiB).
+DEFAULT_MULTIPART_THRESHOLD = 64 * 1024**2
 _MIN_PART = 5 * 1024**2  # S3's smallest part (all but the last)
+_MAX_COPY = 5 * 1024**3  # the largest CopyObject, and the largest part
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class S3Settings:
     """KSERVE_PREDICTOR_RETRY_SECONDS, as for every other system."""
     multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD
     """KSERVE_PREDICTOR_MULTIPART_THRESHOLD: bytes from which a copy goes part by part (and
-    the part size); at least 5 MiB, S3's smallest part."""
+    the part size); from 5 MiB, S3's smallest part, to 5 GiB, its largest CopyObject."""
 
     @property
     def use_https(self) -> bool:
@@ -144,9 +145,9 @@ def _multipart_threshold(env: Mapping[str, str]) -> int:
     text = env.get(name, "").strip()
     if not text:
         return DEFAULT_MULTIPART_THRESHOLD
-    if not text.isdigit() or int(text) < _MIN_PART:
+    if not text.isdigit() or not _MIN_PART <= int(text) <= _MAX_COPY:
         raise UsageError(
-            f"{name}={text!r} is not a number of bytes of at least {_MIN_PART} (5 MiB)"
+            f"{name}={text!r} is not a number of bytes from {_MIN_PART} (5 MiB) to {_MAX_COPY} (5 GiB)"
         )
     return int(text)
 

@@ -7,6 +7,7 @@ endpoint's scheme; ``verify_tls=False`` is the explicit opt-out for self-signed 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 # Error codes S3 and MinIO answer when busy: worth another try, like a 5xx.
 _THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "InternalError"}
+PART_CONCURRENCY = 8
+"""UploadPartCopy requests in flight at once per store, whatever number of files convert copies
+at once (their CopyObjects run on convert's own pool)."""
 
 
 class S3Store:
@@ -28,7 +32,6 @@ class S3Store:
 
     def __init__(self, bucket: str, settings: S3Settings) -> None:
         import boto3  # deferred: boto3 takes ~0.3 s to import
-        from boto3.s3.transfer import TransferConfig
         from botocore.config import Config
 
         self.bucket = bucket
@@ -47,15 +50,15 @@ class S3Store:
                 connect_timeout=self._policy.connect_timeout,
                 read_timeout=self._policy.read_timeout,
                 s3={"addressing_style": "path"},
-                max_pool_connections=32,  # convert copies 16 files at once; room to spare
+                # convert's 16 copies at once plus PART_CONCURRENCY parts; room to spare
+                max_pool_connections=32,
             ),
         )
         # Objects up to the threshold are copied with one CopyObject, larger ones part by
         # part with UploadPartCopy. Either way the bytes stay in the server.
-        self._transfer = TransferConfig(
-            multipart_threshold=settings.multipart_threshold,
-            multipart_chunksize=settings.multipart_threshold,
-        )
+        self._threshold = settings.multipart_threshold
+        self._parts: Any = None  # the TransferManager of the part copies, made on first use
+        self._parts_lock = threading.Lock()
         self._endpoint = settings.endpoint_url or "AWS S3"
 
     def describe(self, key: str) -> str:
@@ -134,29 +137,48 @@ class S3Store:
         )
 
     def copy(self, source: ObjectInfo, dest_key: str) -> None:
-        # One CopyObject up to the multipart threshold (the listed size spares the managed
-        # copy's HEAD); above it boto3's managed multipart UploadPartCopy.
-        if source.size <= self._transfer.multipart_threshold:
+        # Only the object that was listed is copied: its layout's digest names that ETag, so a
+        # source replaced since the listing fails the copy (412) instead of being copied.
+        if_match = {"CopySourceIfMatch": f'"{source.etag}"'}
+        copy_source = {"Bucket": self.bucket, "Key": source.key}
+        if source.size <= self._threshold:
             self._retrying(
                 "copy",
                 source.key,
                 lambda: self._client.copy_object(
-                    CopySource={"Bucket": self.bucket, "Key": source.key},
-                    Bucket=self.bucket,
-                    Key=dest_key,
+                    CopySource=copy_source, Bucket=self.bucket, Key=dest_key, **if_match
                 ),
             )
             return
-        self._retrying(
-            "copy",
-            source.key,
-            lambda: self._client.copy(
-                {"Bucket": self.bucket, "Key": source.key},
-                self.bucket,
-                dest_key,
-                Config=self._transfer,
-            ),
-        )
+
+        def part_copy() -> None:
+            # s3transfer sends a HEAD unless given both the size and the ETag (_Listed); with
+            # the ETag it sends CopySourceIfMatch on every UploadPartCopy, as extra_args ask.
+            future = self._part_copies().copy(
+                copy_source, self.bucket, dest_key, if_match, [_Listed(source)]
+            )
+            future.result()
+
+        self._retrying("copy", source.key, part_copy)
+
+    def _part_copies(self) -> Any:
+        """The store's one TransferManager: its PART_CONCURRENCY workers run the parts of all
+        the large copies in flight, so concurrent file copies do not multiply connections."""
+        with self._parts_lock:
+            if self._parts is None:
+                from s3transfer.manager import TransferConfig, TransferManager
+
+                self._parts = TransferManager(
+                    self._client,
+                    TransferConfig(
+                        multipart_threshold=self._threshold,
+                        # Parts of the threshold's size (s3transfer has one per manager, not per
+                        # copy): the workers bound parallelism; fewer, larger parts, fewer requests.
+                        multipart_chunksize=self._threshold,
+                        max_request_concurrency=PART_CONCURRENCY,
+                    ),
+                )
+            return self._parts
 
     def delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):  # DeleteObjects takes 1000 keys at most
@@ -185,6 +207,30 @@ class _TooLarge(Exception):
     """An object too large to be the metadata file asked for (not retried)."""
 
 
+class _Listed:
+    """A transfer subscriber giving s3transfer the listed size and ETag (no HEAD request)."""
+
+    def __init__(self, source: ObjectInfo) -> None:
+        self.source = source
+
+    def on_queued(self, future: Any, **kwargs: Any) -> None:
+        future.meta.provide_transfer_size(self.source.size)
+        future.meta.provide_object_etag(f'"{self.source.etag}"')
+
+
+def _source_changed(error: BaseException | None) -> bool:
+    """A CopySourceIfMatch that failed (412): the source is no longer the listed object.
+    s3transfer turns a part's 412 into S3CopyFailedError, raised while handling it."""
+    for _ in range(3):  # the error, and what it was raised from or while handling
+        if error is None or not isinstance(error, Exception):
+            return False
+        status = (getattr(error, "response", None) or {}).get("ResponseMetadata", {})
+        if _error_code(error) == "PreconditionFailed" or status.get("HTTPStatusCode") == 412:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def _transient(error: Exception) -> bool:
     """Worth another try: a dropped, refused or timed-out connection, or a busy server."""
     from botocore.exceptions import ConnectionError as TransportError
@@ -192,6 +238,8 @@ def _transient(error: Exception) -> bool:
 
     if isinstance(error, SSLError):
         return False  # a certificate does not fix itself
+    if _source_changed(error):
+        return False  # a replaced source stays replaced
     if isinstance(error, (TransportError, HTTPClientError)):
         return True
     response: Any = getattr(error, "response", None) or {}
@@ -212,6 +260,11 @@ def s3_error(action: str, where: str, endpoint: str, error: Exception) -> Kserve
     from ..errors import StoreAccessError
 
     code = _error_code(error)
+    if action == "copy" and _source_changed(error):
+        return StoreError(
+            f"{where} changed while it was being copied (its ETag is no longer the one listed); "
+            "run again"
+        )
     if isinstance(error, NoCredentialsError):
         return StoreAccessError(
             f"cannot {action} {where}: no S3 credentials; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
