@@ -1,12 +1,18 @@
-"""Benchmark: the local runtime (kserve.ModelServer, V2 REST) against
-``mlflow models serve --env-manager local`` on the same sklearn iris model and machine.
+"""Benchmark: serving throughput and latency of the local runtime (kserve.ModelServer on the
+converted layout) and the project's runtime (kserve-predictor-runtime, mlflow.pyfunc inside
+KServe's server) against ``mlflow models serve --env-manager local``, at equal workers.
 
-    .venv/bin/python bench/serve_bench.py [--seconds 15] [--connections 4]
+    .venv/bin/python bench/serve_bench.py [--seconds 8] [--workers N] [--connections 8]
+                                          [--models sklearn,xgboost] [--rows 1,16]
 
-One load generator for both: CONNECTIONS keep-alive HTTP connections in threads, each sending
-one-row prediction requests back to back for SECONDS after a warm-up. Prints requests per
-second, p50 and p99 latency for each server and the ratios. Both servers and the generator share
-the machine's cores, the same way for both.
+For an sklearn and an XGBoost iris model (made here with MLflow), each server is started with
+WORKERS processes (default: the CPUs this process may use, the servers' own default), warmed up,
+then loaded for SECONDS by CONNECTIONS keep-alive HTTP connections spread over two load processes
+(one Python process alone tops out below what the servers answer), each sending requests of
+ROWS rows back to back: V1 and V2 for ours, MLflow's /invocations for mlflow. Prints requests
+per second, p50 and p99 latency, and per model and row count the ratio of each of ours to mlflow
+(throughput; the goal is 2x) and p99 against the 5 ms goal for one row. The servers and the load
+share the machine's cores, the same way for every server.
 """
 
 from __future__ import annotations
@@ -14,21 +20,37 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing
 import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
-ROW = [5.1, 3.5, 1.4, 0.2]
+BIN = Path(PYTHON).parent
+sys.path.insert(0, str(ROOT / "src"))
+from kserve_predictor.serving.workers import usable_cpus  # noqa: E402
+
+COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5], [4.6, 3.1, 1.5, 0.2]]
+GOAL_RATIO, GOAL_P99_MS = 2.0, 5.0
+LOAD_PROCESSES = 2
+
+XGBOOST = """
+import sys, mlflow.xgboost, xgboost as xgb
+from sklearn.datasets import load_iris
+x, y = load_iris(return_X_y=True, as_frame=True)
+booster = xgb.train({"objective": "multi:softprob", "num_class": 3}, xgb.DMatrix(x, label=y),
+                    num_boost_round=20)
+mlflow.xgboost.save_model(booster, sys.argv[1], input_example=x.head(3))
+"""
 
 
 def free_port() -> int:
@@ -37,9 +59,38 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(port: int, path: str, timeout: float = 120) -> None:
+def rows(n: int) -> list[list[float]]:
+    return [ROWS[i % len(ROWS)] for i in range(n)]
+
+
+def v1_body(n: int, named: bool) -> dict[str, Any]:
+    if named:  # mlflow.pyfunc behind KServe: records with the signature's column names
+        return {"instances": [dict(zip(COLUMNS, r, strict=True)) for r in rows(n)]}
+    return {"instances": rows(n)}
+
+
+def v2_body(n: int, named: bool) -> dict[str, Any]:
+    data = rows(n)
+    if named:  # one V2 input per signature column
+        inputs = [
+            {"name": c, "shape": [n], "datatype": "FP64", "data": [r[i] for r in data]}
+            for i, c in enumerate(COLUMNS)
+        ]
+    else:
+        flat = [v for r in data for v in r]
+        inputs = [{"name": "input-0", "shape": [n, 4], "datatype": "FP64", "data": flat}]
+    return {"inputs": inputs}
+
+
+def mlflow_body(n: int, named: bool) -> dict[str, Any]:
+    return {"dataframe_split": {"columns": COLUMNS, "data": rows(n)}}
+
+
+def wait_ready(port: int, path: str, server: subprocess.Popen[bytes], timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the server on port {port} exited with {server.returncode}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", path)
@@ -48,122 +99,180 @@ def wait_for(port: int, path: str, timeout: float = 120) -> None:
         except OSError:
             pass
         time.sleep(0.3)
-    raise SystemExit(f"server on port {port} did not become ready")
+    raise SystemExit(f"the server on port {port} did not become ready")
 
 
-def load(
-    port: int, path: str, body: bytes, seconds: float, connections: int
-) -> tuple[float, float, float, int]:
-    """(requests/s, p50 ms, p99 ms, errors) for back-to-back requests on keep-alive connections."""
+def _load_process(args: tuple[int, str, bytes, float, int]) -> tuple[list[float], int, str]:
+    """In one load process: ``connections`` threads; latencies (s), errors, the first error."""
+    import threading
+
+    port, path, body, until, connections = args
     latencies: list[float] = []
-    errors = 0
+    errors = [0]
+    first_error = [""]
     lock = threading.Lock()
-    stop_at = time.monotonic() + seconds
 
     def worker() -> None:
-        nonlocal errors
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        mine, failed = [], 0
-        while time.monotonic() < stop_at:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine: list[float] = []
+        while time.time() < until:
             start = time.perf_counter()
             conn.request("POST", path, body, {"Content-Type": "application/json"})
             response = conn.getresponse()
-            response.read()
+            text = response.read()
             if response.status == 200:
                 mine.append(time.perf_counter() - start)
             else:
-                failed += 1
+                with lock:
+                    errors[0] += 1
+                    first_error[0] = first_error[0] or f"HTTP {response.status}: {text[:200]!r}"
         with lock:
             latencies.extend(mine)
-            errors += failed
 
     threads = [threading.Thread(target=worker) for _ in range(connections)]
-    began = time.monotonic()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.monotonic() - began
-    latencies.sort()
-    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
-    return len(latencies) / elapsed, statistics.median(latencies) * 1000, p99, errors
+    return latencies, errors[0], first_error[0]
 
 
-def measure(
-    name: str,
-    command: list[str],
-    port: int,
-    ready: str,
-    path: str,
-    body: dict,
-    args: argparse.Namespace,
-) -> tuple[float, float, float, int]:
-    # mlflow runs `uvicorn` through the shell: the venv's bin folder must be on PATH
-    env = {**os.environ, "PATH": f"{Path(PYTHON).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+def load(port: int, path: str, body: bytes, seconds: float, connections: int) -> dict[str, Any]:
+    per_process = max(1, connections // LOAD_PROCESSES)
+    until = time.time() + seconds
+    with multiprocessing.get_context("fork").Pool(LOAD_PROCESSES) as pool:
+        parts = pool.map(_load_process, [(port, path, body, until, per_process)] * LOAD_PROCESSES)
+    latencies = sorted(t for part in parts for t in part[0])
+    errors = sum(part[1] for part in parts)
+    if not latencies:
+        raise SystemExit(f"no request to {path} succeeded: {parts[0][2]}")
+    return {
+        "rps": len(latencies) / seconds,
+        "p50": latencies[len(latencies) // 2] * 1000,
+        "p99": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000,
+        "errors": errors,
+        "error": next((p[2] for p in parts if p[2]), ""),
+    }
+
+
+def serve(
+    command: list[str], port: int, ready: str, routes: dict[str, tuple[str, Any]], args: Any
+) -> dict[tuple[str, int], dict[str, Any]]:
+    """Start a server, and for each protocol and row count warm up and measure it."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     server = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        env=env,
-    )
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env
+    )  # fmt: skip
+    results = {}
     try:
-        wait_for(port, ready)
-        data = json.dumps(body).encode()
-        load(port, path, data, 2.0, args.connections)  # warm-up
-        result = load(port, path, data, args.seconds, args.connections)
-        print(
-            f"{name:<34} {result[0]:8.1f} req/s   p50 {result[1]:6.2f} ms   p99 {result[2]:6.2f} ms   errors {result[3]}"
-        )
-        return result
+        wait_ready(port, ready, server)
+        for protocol, (path, make_body) in routes.items():
+            for n in args.rows:
+                body = json.dumps(make_body(n)).encode()
+                load(port, path, body, 2.0, args.connections)  # warm-up: every worker loaded
+                results[(protocol, n)] = load(port, path, body, args.seconds, args.connections)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+    return results
+
+
+def make_models(work: Path, wanted: list[str]) -> dict[str, tuple[Path, Path, str]]:
+    """name → (MLflow folder, converted layout, engine)."""
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "check": True}
+    models = {}
+    for name in wanted:
+        folder = work / name
+        if name == "sklearn":
+            subprocess.run([PYTHON, str(ROOT / "examples" / "train_iris.py"), str(folder)], **quiet)  # type: ignore[call-overload]
+        else:
+            subprocess.run([PYTHON, "-c", XGBOOST, str(folder)], **quiet)  # type: ignore[call-overload]
+        done = subprocess.run(
+            [PYTHON, "-m", "kserve_predictor", "convert", str(folder), "--output", "json"],
+            capture_output=True, text=True, check=True,
+            env={**os.environ, "KSERVE_PREDICTOR_HOME": str(work / "home")},
+        )  # fmt: skip
+        info = json.loads(done.stdout)
+        models[name] = (folder, Path(info["location"].removeprefix("file://")), info["engine"])
+    return models
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--workers", type=int, default=usable_cpus())
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--models", default="sklearn,xgboost")
+    parser.add_argument("--rows", default="1,16")
     args = parser.parse_args()
+    args.rows = [int(n) for n in args.rows.split(",")]
     work = Path(tempfile.mkdtemp(prefix="kp-serve-bench-"))
+    table: list[tuple[str, int, str, dict[str, Any]]] = []
     try:
-        model = work / "iris"
-        subprocess.run(
-            [PYTHON, str(ROOT / "examples" / "train_iris.py"), str(model)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        subprocess.run(
-            [PYTHON, "-m", "kserve_predictor", "convert", str(model), "--name", "iris"],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        models = make_models(work, args.models.split(","))
         print(
-            f"model: sklearn iris (cloudpickle), {args.connections} connections, {args.seconds:.0f} s each, one row per request"
+            f"{args.workers} workers per server, {args.connections} connections, "
+            f"{args.seconds:.0f} s per figure, {os.cpu_count()} CPUs shared by servers and load"
         )
-
-        port = free_port()
-        ours = measure(
-            "kserve-predictor (V2 REST)",
-            [PYTHON, "-m", "kserve_predictor.serving.server", "--engine", "sklearn", "--folder", str(model / "kserve" / "sklearn"), "--name", "iris", "--port", str(port)],
-            port, "/v2/health/ready", "/v2/models/iris/infer",
-            {"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": ROW}]}, args,
-        )  # fmt: skip
-        port = free_port()
-        mlflow_bin = str(Path(PYTHON).with_name("mlflow"))
-        theirs = measure(
-            "mlflow models serve (local env)",
-            [mlflow_bin, "models", "serve", "-m", str(model), "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-            port, "/ping", "/invocations",
-            {"dataframe_split": {"columns": ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"], "data": [ROW]}}, args,
-        )  # fmt: skip
-        print(f"throughput ratio (ours / mlflow):  {ours[0] / theirs[0]:.2f}x")
-        print(f"p50 latency ratio (mlflow / ours): {theirs[1] / ours[1]:.2f}x")
-        print(f"p99 latency ratio (mlflow / ours): {theirs[2] / ours[2]:.2f}x")
+        for model, (folder, layout, engine) in models.items():
+            servers = {
+                "local runtime": (
+                    [PYTHON, "-m", "kserve_predictor.serving.server", "--engine", engine,
+                     "--folder", str(layout), "--name", "m", "--workers", str(args.workers)],
+                    "/v2/health/ready", False,
+                ),
+                "project runtime": (
+                    [str(BIN / "kserve-predictor-runtime"), f"--model_dir={folder}", "--model_name=m",
+                     f"--workers={args.workers}", f"--grpc_port={free_port()}"],
+                    "/v2/health/ready", True,
+                ),
+                "mlflow models serve": (
+                    [str(BIN / "mlflow"), "models", "serve", "-m", str(folder), "--env-manager",
+                     "local", "-h", "127.0.0.1", "-w", str(args.workers)],
+                    "/ping", True,
+                ),
+            }  # fmt: skip
+            for server, (command, ready, named) in servers.items():
+                port = free_port()
+                command = [*command, *port_flags(server, port)]
+                if server == "mlflow models serve":
+                    routes = {"mlflow": ("/invocations", lambda n, nm=named: mlflow_body(n, nm))}
+                else:
+                    routes = {
+                        "v1": ("/v1/models/m:predict", lambda n, nm=named: v1_body(n, nm)),
+                        "v2": ("/v2/models/m/infer", lambda n, nm=named: v2_body(n, nm)),
+                    }
+                for (protocol, n), figures in serve(command, port, ready, routes, args).items():
+                    table.append((model, n, f"{server} {protocol}", figures))
+                    print(
+                        f"{model:<8} {n:>2} row(s)  {server + ' ' + protocol:<28} "
+                        f"{figures['rps']:8.1f} req/s  p50 {figures['p50']:6.2f} ms  "
+                        f"p99 {figures['p99']:6.2f} ms  errors {figures['errors']}"
+                        + (f" ({figures['error']})" if figures["errors"] else ""),
+                        flush=True,
+                    )
+        print("\nratios to mlflow models serve (throughput; goal 2x) and p99 (goal 5 ms, 1 row):")
+        for model, n, label, figures in table:
+            if label.startswith("mlflow"):
+                continue
+            theirs = next(f for m, k, lab, f in table if (m, k) == (model, n) and lab.startswith("mlflow"))
+            ratio = figures["rps"] / theirs["rps"]
+            p99 = f"   p99 {figures['p99']:.1f} ms" + (" (goal met)" if figures["p99"] <= GOAL_P99_MS else "") if n == 1 else ""
+            print(f"  {model:<8} {n:>2} row(s)  {label:<24} {ratio:5.2f}x" + (" (goal met)" if ratio >= GOAL_RATIO else "") + p99)  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def port_flags(server: str, port: int) -> list[str]:
+    if server == "local runtime":
+        return ["--port", str(port)]
+    if server == "project runtime":
+        return [f"--http_port={port}"]
+    return ["-p", str(port)]
 
 
 if __name__ == "__main__":

@@ -66,6 +66,9 @@ def test_local_workers_share_the_port_and_stop_with_the_server(zoo: Path, tmp_pa
         first = app["pid"]
         workers = [p for p in servers_named("two-workers") if p != first]
         assert len(workers) == 1 and servers_named("two-workers", workers=False) == [first]
+        # each worker's libraries get its share of the CPUs, not a pool of them all each
+        environ = Path(f"/proc/{workers[0]}/environ").read_bytes().split(b"\0")
+        assert f"OMP_NUM_THREADS={max(1, AFFINITY // 2)}".encode() in environ
         # the first process frozen, the port still answers: the worker accepts on it
         os.kill(first, signal.SIGSTOP)
         try:

@@ -57,9 +57,9 @@ def serve(argv: list[str]) -> None:
             "(the one holding MLmodel)"
         )
     requirements.prepare(folder)
-    if not any(a == "--workers" or a.startswith("--workers=") for a in argv):
-        from ..serving.workers import usable_cpus
+    from ..serving.workers import share_cpus, usable_cpus
 
+    if not any(a == "--workers" or a.startswith("--workers=") for a in argv):
         argv = [*argv, f"--workers={usable_cpus()}"]  # KServe's default is one process
 
     kserve = _import_kserve(argv)
@@ -68,6 +68,7 @@ def serve(argv: list[str]) -> None:
     )
     parser.add_argument("--model_dir", required=True, help="the MLflow model folder")
     args, _ = parser.parse_known_args(argv)
+    share_cpus(args.workers)  # before mlflow loads the model's libraries
 
     from ..serving.runtimes import RuntimeLoadError
     from ..serving.server import build_model

@@ -307,12 +307,14 @@ def open_foreground(
     URL accepts connections, and ``run()`` answers them."""
     from ..smoke import build_request, curl_command, example_rows, signature_rows
     from .server import build_model, listen
+    from .workers import share_cpus
 
     name = check_app_name(name, "--name")
     host = check_options(host, port, workers=workers)
     check_port_free(host, port)
     detection, engine = choose(model_url, predictor, s3)
     layout = build_layout(detection, engine, name)
+    share_cpus(worker_count(workers))
     model = build_model(engine.name, layout.folder, name)
     model.load()
     try:

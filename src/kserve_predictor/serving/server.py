@@ -329,7 +329,7 @@ def serve(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .workers import extra_workers, follow_parent
+    from .workers import extra_workers, follow_parent, share_cpus
 
     parser = argparse.ArgumentParser(prog="kserve-predictor-server")
     parser.add_argument("--engine", required=True)
@@ -343,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fd", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--parent", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    share_cpus(args.workers)  # before a model library loads (workers inherit it)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
