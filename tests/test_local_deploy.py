@@ -3,6 +3,7 @@ are serialised, bad local options are usage errors, and a local deploy writes on
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -10,7 +11,9 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -203,12 +206,13 @@ def test_an_s3_model_is_served_from_the_local_cache_without_writing_to_the_bucke
         run_cli("delete", "from-s3", env=env)
 
 
-def test_serve_output_json(zoo: Path, tmp_path: Path, home: dict[str, str]) -> None:
-    port = free_port()
+@contextlib.contextmanager
+def serving(model: Path, *flags: str, env: dict[str, str]) -> Iterator[dict[str, Any]]:
+    """``serve MODEL FLAGS --output json`` in the foreground: its JSON once the port is bound;
+    stopped (its whole process group) when the block ends."""
     serve = subprocess.Popen(
-        [sys.executable, "-m", "kserve_predictor", "serve", str(zoo / "onnx"), "--name", "iris",
-         "--port", str(port), "--output", "json"],
-        env={**os.environ, **home}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "kserve_predictor", "serve", str(model), *flags, "--output", "json"],
+        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         start_new_session=True,
     )  # fmt: skip
     try:
@@ -218,12 +222,7 @@ def test_serve_output_json(zoo: Path, tmp_path: Path, home: dict[str, str]) -> N
             text += line
             if line.startswith("}"):
                 break
-        data = json.loads(text)
-        assert data["prediction_url"] == f"http://127.0.0.1:{port}/v2/models/iris/infer"
-        assert (data["engine"], data["protocol"]) == ("triton", "v2")
-        curl = subprocess.run(data["curl"], shell=True, capture_output=True, text=True, timeout=30)
-        assert {o["name"] for o in json.loads(curl.stdout)["outputs"]} == {"label", "probabilities"}
-        assert not (zoo / "onnx" / "kserve").exists()  # the zoo folder is only read
+        yield json.loads(text)
     finally:
         os.killpg(serve.pid, signal.SIGTERM)
         try:
@@ -231,3 +230,13 @@ def test_serve_output_json(zoo: Path, tmp_path: Path, home: dict[str, str]) -> N
         except subprocess.TimeoutExpired:
             os.killpg(serve.pid, signal.SIGKILL)
             serve.wait()
+
+
+def test_serve_output_json(zoo: Path, tmp_path: Path, home: dict[str, str]) -> None:
+    port = free_port()
+    with serving(zoo / "onnx", "--name", "iris", "--port", str(port), env=home) as data:
+        assert data["prediction_url"] == f"http://127.0.0.1:{port}/v2/models/iris/infer"
+        assert (data["engine"], data["protocol"]) == ("triton", "v2")
+        curl = subprocess.run(data["curl"], shell=True, capture_output=True, text=True, timeout=30)
+        assert {o["name"] for o in json.loads(curl.stdout)["outputs"]} == {"label", "probabilities"}
+        assert not (zoo / "onnx" / "kserve").exists()  # the zoo folder is only read

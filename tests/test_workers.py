@@ -10,15 +10,13 @@ import os
 import pickle
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
 from conftest import free_port, run_cli
-from test_local_deploy import ROW, deploy, predict, servers_named
+from test_local_deploy import ROW, deploy, predict, servers_named, serving
 
 from kserve_predictor.serving.workers import cgroup_cpu_quota, usable_cpus
 
@@ -98,21 +96,10 @@ def test_a_worker_ends_when_its_first_process_is_killed(zoo: Path, tmp_path: Pat
 
 def test_serve_takes_workers_and_answers(zoo: Path, tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "KSERVE_PREDICTOR_HOME": str(tmp_path / "home")}
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "kserve_predictor", "serve", str(zoo / "sklearn_pickle"),
-         "--name", "serve-workers", "--port", str(port), "--workers", "3", "--output", "json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        assert serve.stdout is not None
-        text = ""
-        for line in serve.stdout:
-            text += line
-            if line.startswith("}"):
-                break
-        assert json.loads(text)["workers"] == 3
+    home = {"KSERVE_PREDICTOR_HOME": str(tmp_path / "home")}
+    flags = ("--name", "serve-workers", "--port", str(port), "--workers", "3")
+    with serving(zoo / "sklearn_pickle", *flags, env=home) as data:
+        assert data["workers"] == 3
         url = f"http://127.0.0.1:{port}/v1/models/serve-workers:predict"
         answer = requests.post(url, json={"instances": [ROW]}, timeout=30)
         assert answer.json()["predictions"] == [0]
@@ -120,9 +107,6 @@ def test_serve_takes_workers_and_answers(zoo: Path, tmp_path: Path) -> None:
         while len(servers_named("serve-workers")) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert len(servers_named("serve-workers")) == 2  # the serve process serves too
-    finally:
-        os.killpg(serve.pid, signal.SIGTERM)
-        serve.wait(timeout=30)
     assert servers_named("serve-workers") == []
 
 
