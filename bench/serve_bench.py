@@ -259,9 +259,16 @@ def main() -> None:
         for model, n, label, figures in table:
             if label.startswith("mlflow"):
                 continue
-            theirs = next(f for m, k, lab, f in table if (m, k) == (model, n) and lab.startswith("mlflow"))
+            theirs = next(
+                f for m, k, lab, f in table if (m, k) == (model, n) and lab.startswith("mlflow")
+            )
             ratio = figures["rps"] / theirs["rps"]
-            p99 = f"   p99 {figures['p99']:.1f} ms" + (" (goal met)" if figures["p99"] <= GOAL_P99_MS else "") if n == 1 else ""
+            p99 = (
+                f"   p99 {figures['p99']:.1f} ms"
+                + (" (goal met)" if figures["p99"] <= GOAL_P99_MS else "")
+                if n == 1
+                else ""
+            )
             print(f"  {model:<8} {n:>2} row(s)  {label:<24} {ratio:5.2f}x" + (" (goal met)" if ratio >= GOAL_RATIO else "") + p99)  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
