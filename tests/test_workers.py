@@ -75,6 +75,8 @@ def test_local_workers_share_the_port_and_stop_with_the_server(zoo: Path, tmp_pa
             os.kill(first, signal.SIGCONT)
         status = json.loads(run_cli("status", "two-workers", "--output", "json", env=home).stdout)
         assert status["workers"] == 2 and status["running"]
+        human = run_cli("status", "two-workers", env=home).stdout
+        assert "workers:         2" in human
     finally:
         run_cli("delete", "two-workers", env=home)
     assert servers_named("two-workers") == []
