@@ -37,6 +37,7 @@ NAMESPACE = "fuseml-workloads"
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no telemetry from the benchmarks
 
 from conftest import S3Recording, moto_process  # noqa: E402  (tests/ is on the path from here)
+from conftest import free_port as free_port  # noqa: E402  (re-exported for the benchmarks)
 
 
 @contextmanager

@@ -24,19 +24,17 @@ import multiprocessing
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-PYTHON = sys.executable
+from harness import PYTHON, free_port, train_iris
+
+from kserve_predictor.serving.workers import usable_cpus
+
 BIN = Path(PYTHON).parent
-sys.path.insert(0, str(ROOT / "src"))
-from kserve_predictor.serving.workers import usable_cpus  # noqa: E402
 
 COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5], [4.6, 3.1, 1.5, 0.2]]
@@ -51,12 +49,6 @@ booster = xgb.train({"objective": "multi:softprob", "num_class": 3}, xgb.DMatrix
                     num_boost_round=20)
 mlflow.xgboost.save_model(booster, sys.argv[1], input_example=x.head(3))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rows(n: int) -> list[list[float]]:
@@ -183,14 +175,13 @@ def serve(
 
 def make_models(work: Path, wanted: list[str]) -> dict[str, tuple[Path, Path, str]]:
     """name → (MLflow folder, converted layout, engine)."""
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "check": True}
     models = {}
     for name in wanted:
         folder = work / name
         if name == "sklearn":
-            subprocess.run([PYTHON, str(ROOT / "examples" / "train_iris.py"), str(folder)], **quiet)  # type: ignore[call-overload]
+            train_iris(folder)
         else:
-            subprocess.run([PYTHON, "-c", XGBOOST, str(folder)], **quiet)  # type: ignore[call-overload]
+            subprocess.run([PYTHON, "-c", XGBOOST, str(folder)], check=True, capture_output=True)
         done = subprocess.run(
             [PYTHON, "-m", "kserve_predictor", "convert", str(folder), "--output", "json"],
             capture_output=True, text=True, check=True,

@@ -123,3 +123,12 @@ def test_a_layout_model_pickles_into_one_that_loads_itself(zoo: Path, tmp_path: 
     copy = pickle.loads(pickle.dumps(build_model("sklearn", layout, "iris")))
     assert copy.ready  # at once: requests wait for the load, KServe's liveness ping does not
     assert copy.predict({"instances": [ROW]}) == {"predictions": [0]}
+
+
+def test_workers_are_refused_for_kserve_before_anything_is_made(tmp_path: Path) -> None:
+    done = run_cli(
+        "deploy", "--model", "s3://bucket/model", "--app-name", "iris", "--workers", "2",
+        env={"KUBECONFIG": str(tmp_path / "no-kubeconfig")},
+    )  # fmt: skip
+    assert done.code == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "--workers applies to --target local" in done.stderr

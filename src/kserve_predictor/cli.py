@@ -461,7 +461,7 @@ def cmd_status(args: argparse.Namespace, redactor: Redactor) -> int:
             f"name:            {info['name']} (local, pid {info['pid']})",
             f"ready:           {info['running']}",
             f"engine:          {info['engine']} (protocol {info['protocol']})",
-            f"workers:         {info.get('workers', 1)}",
+            f"workers:         {info['workers']}",
             f"model:           {info['model']}",
             f"prediction URL:  {info['prediction_url']}",
             f"log:             {info['log']}",

@@ -314,7 +314,8 @@ def open_foreground(
     check_port_free(host, port)
     detection, engine = choose(model_url, predictor, s3)
     layout = build_layout(detection, engine, name)
-    share_cpus(worker_count(workers))
+    workers = worker_count(workers)
+    share_cpus(workers)
     model = build_model(engine.name, layout.folder, name)
     model.load()
     try:
@@ -332,4 +333,4 @@ def open_foreground(
         if engine.protocol == "v2":
             body = name_inputs(body, model.get_input_types())
         curl = curl_command(url, body)
-    return ForegroundServer(layout, model, sock, host, port, url, curl, worker_count(workers))
+    return ForegroundServer(layout, model, sock, host, port, url, curl, workers)
