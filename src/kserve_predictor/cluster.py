@@ -3,8 +3,8 @@
 Objects are written with server-side apply under one field manager, so a re-run that sends the
 same manifests changes nothing, and a re-run that stops sending a field removes it. A field
 another manager owns is a conflict the user resolves (``--force`` takes it over). Waiting is a
-watch on the one InferenceService, resumed when the stream ends, until Ready=True for the
-generation this run wrote, a terminal failure, or the deadline; every request made while
+watch on the one InferenceService, resumed when the stream ends, until the rollout this run
+made serves (readiness.py), a terminal failure, or the deadline; every request made while
 waiting is bounded by that deadline, so a server that stops answering cannot stretch it.
 """
 
@@ -20,6 +20,15 @@ from typing import Any, TypeVar
 
 from . import __version__
 from .errors import ClusterError, KservePredictorError, UsageError
+from .readiness import (
+    READING_PODS,
+    Expectation,
+    describe_status,
+    judge,
+    of_rollout,
+    pod_failure,
+    ready_condition,
+)
 from .retry import TRANSIENT_STATUSES, RetryPolicy
 from .stages import StageLog
 
@@ -28,17 +37,7 @@ log = logging.getLogger(__name__)
 FIELD_MANAGER = "kserve-predictor"
 USER_AGENT = f"kserve-predictor/{__version__}"
 GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
-# KServe's modelStatus.transitionStatus values that no amount of waiting will fix.
-TERMINAL_TRANSITIONS = {"BlockedByFailedLoad", "InvalidSpec"}
-# Pod states that mean the predictor will not start without a change.
-TERMINAL_POD_REASONS = {
-    "ErrImagePull",
-    "ImagePullBackOff",
-    "InvalidImageName",
-    "CrashLoopBackOff",
-    "CreateContainerConfigError",
-    "CreateContainerError",
-}
+ISVC_LABEL = "serving.kserve.io/inferenceservice"  # on every pod KServe makes for a service
 # After the deadline, the last diagnostics (the pods' state) get this long, and no retry.
 _DIAGNOSIS_SECONDS = 2.0
 _IN_CLUSTER_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
@@ -329,52 +328,68 @@ class Cluster:
         self,
         namespace: str,
         name: str,
-        generation: int,
+        expect: Expectation,
         timeout: float,
         poll: float = 10.0,
     ) -> dict[str, Any]:
-        """Watch the InferenceService until it is Ready for ``generation``; return it. (In
-        Knative mode KServe copies Ready, the revisions and the traffic from one Knative
-        Service status, which is Ready only once its traffic is routed: Ready is the split.)
+        """Watch the InferenceService until the rollout ``expect`` describes serves (see
+        readiness.py: the status, the revisions and the pods that carry its rollout id, never
+        observedGeneration alone); return it.
 
-        Raises NotReady as soon as KServe or the predictor pods report a terminal failure, and
-        ReadyTimeout with the last known cause at the deadline, which holds even when the API
-        server stops answering.
+        Raises NotReady as soon as KServe or this rollout's pods report a terminal failure,
+        and ReadyTimeout with what is still missing at the deadline, which holds even when the
+        API server stops answering.
         """
         deadline = time.monotonic() + timeout
         last: dict[str, Any] | None = None
+        missing = ""
         api_problem = ""
         stages = StageLog(f"{namespace}/{name}", log)
+        # While only the pods are missing, look at them often: a pod turning Ready changes
+        # nothing in the InferenceService that a watch would see (Standard mode).
+        interval = [poll]
         try:
-            for isvc in self._watch(namespace, name, deadline, poll):
+            for isvc in self._watch(namespace, name, deadline, lambda: interval[0]):
+                pods: list[dict[str, Any]] | None = None
                 if isvc is None:  # a quiet interval: look at the pods
+                    if last is None:
+                        continue
+                    isvc = last
                     pods = self._pods(namespace, name, deadline)
-                    failure = pod_failure(pods)
+                    failure = pod_failure(of_rollout(pods, expect))
                     if failure:
                         raise NotReady(
                             f"InferenceService {namespace}/{name} cannot start: {failure}"
                         )
-                    if last is not None:
-                        stages.update(last, generation, pods)
-                    continue
                 last = isvc
-                verdict = readiness(isvc, generation)
-                if verdict is True:
-                    stages.update(isvc, generation, None)
+                verdict = judge(isvc, expect, pods)
+                if verdict.failure:
+                    raise NotReady(f"InferenceService {namespace}/{name} failed: {verdict.failure}")
+                if pods is None and verdict.waiting == READING_PODS:
+                    pods = self._pods(namespace, name, deadline)
+                    if pods is None:
+                        raise NotReady(
+                            f"cannot read the pods of {namespace}/{name}, which tell whether the "
+                            "new model serves; grant list on pods (deploy/rbac.yaml)"
+                        )
+                    verdict = judge(isvc, expect, pods)
+                if verdict.ready:
+                    stages.update(isvc, expect, None, "")
                     return isvc
-                if isinstance(verdict, str):
-                    raise NotReady(f"InferenceService {namespace}/{name} failed: {verdict}")
-                stages.update(isvc, generation, self._pods(namespace, name, deadline))
+                missing = verdict.waiting
+                interval[0] = min(poll, 1.0) if ready_condition(isvc) else poll
+                stages.update(isvc, expect, pods, missing)
         except ClusterError as e:
             # Retries bounded by the deadline gave up as it came: a timeout, said as one.
             if isinstance(e, NotReady) or deadline - time.monotonic() > self.policy.max_delay:
                 raise
             api_problem = str(e)
-        cause = describe_status(last, generation) if last else "it was never seen"
+        cause = _timeout_cause(last, missing) if last else "it was never seen"
         if api_problem:
             cause += f" (the API kept failing: {api_problem})"
         stuck = pod_failure(
-            self._pods(namespace, name, time.monotonic() + _DIAGNOSIS_SECONDS), terminal_only=False
+            of_rollout(self._pods(namespace, name, time.monotonic() + _DIAGNOSIS_SECONDS), expect),
+            terminal_only=False,
         )
         raise ReadyTimeout(
             f"InferenceService {namespace}/{name} not ready after {timeout:.0f} s: {cause}"
@@ -384,9 +399,9 @@ class Cluster:
         )
 
     def _watch(
-        self, namespace: str, name: str, deadline: float, poll: float
+        self, namespace: str, name: str, deadline: float, poll: Callable[[], float]
     ) -> Iterator[dict[str, Any] | None]:
-        """The object's states as they change; None after each quiet ``poll`` interval.
+        """The object's states as they change; None after each quiet ``poll()`` interval.
 
         The watch resumes from the last resourceVersion it saw (objects and bookmarks) when
         the server ends or drops it; when that version is too old (410 Gone), it starts again
@@ -404,7 +419,7 @@ class Cluster:
                     raise NotReady(f"InferenceService {namespace}/{name} was deleted while waiting")
                 yield current
             left = deadline - time.monotonic()
-            seconds = max(1, int(min(poll, left)))
+            seconds = max(1, int(min(poll(), left)))
             # A read timeout a little past the server's own end of the stream, and never past
             # the deadline: a stream that goes silent fails instead of hanging.
             read_timeout = max(0.5, min(seconds + 2.0, left + 0.5))
@@ -473,20 +488,26 @@ class Cluster:
             GROUP, VERSION, namespace, PLURAL, **kwargs
         )
 
+    def pods(self, namespace: str, name: str = "") -> list[dict[str, Any]] | None:
+        """The InferenceService's pods (every InferenceService's in the namespace when ``name``
+        is ''), or None when they cannot be read."""
+        return self._pods(namespace, name, time.monotonic() + self.policy.seconds)
+
     def _pods(self, namespace: str, name: str, deadline: float) -> list[dict[str, Any]] | None:
-        """The predictor pods, when they can be read before ``deadline``; else None."""
+        """The InferenceService's pods, when they can be read before ``deadline``; else None."""
+        selector = f"{ISVC_LABEL}={name}" if name else ISVC_LABEL
         try:
             pods = self._retrying(
-                f"read the pods of {namespace}/{name}",
+                f"read the pods of {namespace}/{name or '*'}",
                 lambda timeout: self._call(
                     "GET",
                     f"/api/v1/namespaces/{namespace}/pods",
                     timeout,
-                    query_params=[("labelSelector", f"serving.kserve.io/inferenceservice={name}")],
+                    query_params=[("labelSelector", selector)],
                 ),
                 deadline,
             )
-        except KservePredictorError as e:  # no permission or no answer: the status still tells
+        except KservePredictorError as e:  # no permission or no answer: said by the caller
             log.debug("pods not readable: %s", e)
             return None
         return list((pods or {}).get("items") or [])
@@ -559,63 +580,12 @@ class Cluster:
         return found, unreadable
 
 
-def pod_failure(pods: list[dict[str, Any]] | None, terminal_only: bool = True) -> str | None:
-    """Why the predictor pods cannot run (image pull, crash loop, unschedulable); None when
-    they look fine or could not be read. ``terminal_only=False``: any waiting reason."""
-    reasons = []
-    for pod in pods or []:
-        status = pod.get("status") or {}
-        scheduled = _condition(status, "PodScheduled") or {}
-        if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
-            reasons.append(f"Unschedulable: {scheduled.get('message', '')}".strip(": "))
-        statuses = status.get("containerStatuses", []) + status.get("initContainerStatuses", [])
-        for container in statuses:
-            for state_name in ("waiting", "terminated"):
-                state = (container.get("state") or {}).get(state_name) or {}
-                reason = state.get("reason")
-                if reason == "Completed":  # an init container that did its job
-                    continue
-                if reason and (not terminal_only or reason in TERMINAL_POD_REASONS):
-                    message = state.get("message", "")
-                    reasons.append(f"{container.get('name')}: {reason} {message}".strip())
-    return "; ".join(dict.fromkeys(reasons)) or None
-
-
-def readiness(isvc: dict[str, Any], generation: int) -> bool | str:
-    """True when Ready for ``generation``; a failure description when it never will be; else
-    False (still in progress)."""
-    status = isvc.get("status") or {}
-    if int(status.get("observedGeneration") or 0) < generation:
-        return False  # the controller has not seen this run's spec yet
-    model_status = status.get("modelStatus") or {}
-    if model_status.get("transitionStatus") in TERMINAL_TRANSITIONS:
-        return describe_status(isvc, generation)
-    ready = _condition(status, "Ready")
-    return bool(ready and ready.get("status") == "True")
-
-
-def describe_status(isvc: dict[str, Any], generation: int) -> str:
-    """What the status says: failing conditions and the model's last failure."""
-    status = isvc.get("status") or {}
-    parts = []
-    observed = int(status.get("observedGeneration") or 0)
-    if observed < generation:
-        parts.append(f"KServe has not processed generation {generation} yet (observed {observed})")
-    failure = (status.get("modelStatus") or {}).get("lastFailureInfo") or {}
-    if failure:
-        text = f"{failure.get('reason', 'failure')}: {failure.get('message', '')}".strip(": ")
-        if failure.get("exitCode") is not None:
-            text += f" (exit code {failure['exitCode']})"
-        parts.append(text)
-    for condition in status.get("conditions") or []:
-        if condition.get("status") == "False":
-            detail = condition.get("message") or condition.get("reason") or ""
-            parts.append(f"{condition.get('type')}=False" + (f" ({detail})" if detail else ""))
-    return "; ".join(parts) or "no condition reported yet"
-
-
-def _condition(status: dict[str, Any], kind: str) -> dict[str, Any] | None:
-    return next((c for c in status.get("conditions") or [] if c.get("type") == kind), None)
+def _timeout_cause(isvc: dict[str, Any], missing: str) -> str:
+    """What the status says at the deadline, and what the rollout still lacked."""
+    described = describe_status(isvc)
+    if missing and described == "no condition reported yet":
+        return missing
+    return f"{missing}; {described}" if missing else described
 
 
 def _body(error: Any) -> dict[str, Any]:

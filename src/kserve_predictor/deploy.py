@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import manifests, rollout
+from . import manifests, readiness, rollout
 from .cluster import Cluster, ClusterSettings, connect
 from .convert import ConversionResult, convert
 from .detect import Detection, detect
@@ -155,7 +155,10 @@ def deploy(
     objects = _manifests(settings, detection, location, engine, limits, style)
     existing = _check_ownership(cluster, settings, objects)
     _check_mode(settings, existing["InferenceService"])
-    _record_previous_model(objects[-1], existing["InferenceService"])
+    live = existing["InferenceService"]
+    _record_previous_model(objects[-1], live)
+    # The live rollout id first: a re-run that changes nothing must compare equal.
+    readiness.stamp(objects[-1], readiness.rollout_id(live or {}) or readiness.new_rollout_id())
     previews = []  # what each apply would store
     for manifest in objects:  # permissions, schema, webhooks, namespace, field conflicts
         try:
@@ -185,25 +188,34 @@ def deploy(
     log.info("converted layout: %s", result.conversion.location)
 
     # 4. Create or update the objects.
-    stored: dict[str, Any] = {}
+    expect: readiness.Expectation | None = None
     for manifest, preview in zip(objects, previews, strict=True):
         name = manifest["metadata"]["name"]
         current = existing[manifest["kind"]]
+        is_service = manifest["kind"] == "InferenceService"
         if current is not None and not settings.force and _unchanged(current, preview):
-            stored = current  # the apply would change nothing: no write
+            if is_service:  # nothing rolls out: the live rollout must serve
+                expect = readiness.Expectation.of_live(current)
             continue
+        new_pods = is_service and readiness.template_view(current) != readiness.template_view(
+            preview
+        )
+        if new_pods and readiness.rollout_id(current or {}):
+            readiness.stamp(manifest, readiness.new_rollout_id())  # new pods, a new id
         stored = cluster.apply(manifest, force=settings.force)
-        if _version(existing[manifest["kind"]]) != _version(stored):
+        if is_service:
+            expect = readiness.expect_after(current, stored, new_pods)
+        if _version(current) != _version(stored):
             result.changed.append(f"{manifest['kind']}/{name}")
-    generation = int(stored["metadata"].get("generation") or 1)
+    assert expect is not None
     log.info(
-        "applied %s; waiting for generation %d to be ready",
+        "applied %s; waiting for rollout %s to serve",
         ", ".join(result.changed) or "no change",
-        generation,
+        expect.rollout_id,
     )
 
-    # 5. Wait until KServe serves this generation (with a canary: its split, see wait_ready).
-    isvc = cluster.wait_ready(settings.namespace, app, generation, settings.timeout)
+    # 5. Wait until the new model serves: the rollout's own pods, not a stale status.
+    isvc = cluster.wait_ready(settings.namespace, app, expect, settings.timeout)
     result.split = rollout.split(isvc)
     if settings.options.canary_traffic_percent is not None:
         log.info("traffic: %s", rollout.describe_split(result.split))

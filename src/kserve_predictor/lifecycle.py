@@ -13,12 +13,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from .cluster import Cluster, ClusterSettings, connect, describe_status
+from .cluster import ISVC_LABEL, Cluster, ClusterSettings, connect
 from .deploy import prediction_url
 from .engines import ENGINES, Engine
 from .errors import UsageError
 from .manifests import credentials_name, implementation_field
 from .ownership import REMOVE, WORKFLOW_LABEL, fuseml_owner_problem, is_managed, refuse_unless_ours
+from .readiness import READING_PODS, Expectation, describe_status, judge
 from .rollout import split
 from .serving_options import normal_mode, recorded_mode
 from .settings import S3Settings
@@ -91,17 +92,20 @@ def engine_of(isvc: dict[str, Any]) -> tuple[Engine | None, str, str]:
 
 
 def service_status(
-    isvc: dict[str, Any], namespace: str, name: str, fuseml_url: str | None
+    isvc: dict[str, Any],
+    namespace: str,
+    name: str,
+    fuseml_url: str | None,
+    pods: list[dict[str, Any]] | None,
 ) -> dict[str, Any]:
-    """What an InferenceService says about itself: readiness, engine, URLs, FuseML record."""
+    """What an InferenceService says about itself: readiness (the rule deploy waits on, see
+    readiness.py, so a stale status is not called ready), engine, URLs, FuseML record."""
     engine, protocol, storage = engine_of(isvc)
     status = isvc.get("status") or {}
-    generation = int(isvc.get("metadata", {}).get("generation") or 1)
-    ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in status.get("conditions") or []
-    )
-    ready = ready and int(status.get("observedGeneration") or 0) >= generation
+    if pods is not None:  # the service's own (a namespace's list holds every service's)
+        pods = [p for p in pods if _labels(p).get(ISVC_LABEL) == name]
+    verdict = judge(isvc, Expectation.of_live(isvc), pods)
+    ready = verdict.ready
     url = str(status.get("url") or "")
     fuseml = None
     if fuseml_url:
@@ -113,7 +117,7 @@ def service_status(
         "name": name,
         "namespace": namespace,
         "ready": ready,
-        "problem": None if ready else describe_status(isvc, generation),
+        "problem": None if ready else (verdict.failure or _problem(isvc, verdict.waiting)),
         "engine": engine.name if engine else None,
         "protocol": protocol,
         "storage_uri": storage,
@@ -123,6 +127,17 @@ def service_status(
         "fuseml": fuseml,
         "split": split(isvc),
     }
+
+
+def _labels(obj: dict[str, Any]) -> dict[str, str]:
+    return dict((obj.get("metadata") or {}).get("labels") or {})
+
+
+def _problem(isvc: dict[str, Any], waiting: str) -> str:
+    described = describe_status(isvc)
+    if waiting == READING_PODS:
+        waiting = "the predictor pods could not be read (grant list on pods)"
+    return waiting if described == "no condition reported yet" else f"{waiting}; {described}"
 
 
 def status(
@@ -147,7 +162,9 @@ def status(
             f"no {' and no '.join(where)}; check the name and --namespace "
             "(`kserve-predictor status` lists the local ones)"
         )
-    return {**service_status(found.isvc, namespace, name, fuseml_url), "target": KSERVE}
+    pods = found.cluster.pods(namespace, name) if found.cluster is not None else None
+    info = service_status(found.isvc, namespace, name, fuseml_url, pods)
+    return {**info, "target": KSERVE}
 
 
 def delete(

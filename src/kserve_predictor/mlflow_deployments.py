@@ -256,8 +256,9 @@ class KServeDeploymentClient(BaseDeploymentClient):
                 f"this identity may not list InferenceServices in {namespace}; grant list "
                 "(deploy/rbac.yaml) or choose another namespace with --endpoint"
             )
+        pods = self.cluster().pods(namespace)  # one read for all: grouped by their label
         return [
-            _summary(service_status(isvc, namespace, isvc["metadata"]["name"], None))
+            _summary(service_status(isvc, namespace, isvc["metadata"]["name"], None, pods))
             for isvc in items
             if is_managed(isvc)
         ]
@@ -276,7 +277,8 @@ class KServeDeploymentClient(BaseDeploymentClient):
         isvc = self.cluster().get("InferenceService", namespace, check_app_name(app, "--name"))
         if isvc is None:
             raise _NotFound(f"no deployment {app} in {namespace}; check the name and --endpoint")
-        status = service_status(isvc, namespace, app, None)
+        pods = self.cluster().pods(namespace, app)
+        status = service_status(isvc, namespace, app, None, pods)
         return {**status, "flavor": status["engine"]}, isvc
 
     @_mlflow_errors

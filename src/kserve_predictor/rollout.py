@@ -21,6 +21,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from . import readiness
 from .cluster import FIELD_MANAGER, Cluster
 from .errors import UsageError
 from .manifests import implementation_field, storage_uri
@@ -251,13 +252,22 @@ def _find(
 
 
 def _step(
-    cluster: Cluster, live: dict[str, Any], config: dict[str, Any], timeout: float, force: bool
+    cluster: Cluster,
+    live: dict[str, Any],
+    config: dict[str, Any],
+    timeout: float,
+    force: bool,
+    new_pods: bool = False,
 ) -> dict[str, Any]:
-    """Apply ``config`` and wait until KServe reports it Ready (the traffic moved with it)."""
+    """Apply ``config`` and wait until the rollout it makes serves (readiness.py): with
+    ``new_pods`` (the model changed) a new revision with a new rollout id, else the traffic
+    moved on the live one."""
     meta = live["metadata"]
+    if new_pods:
+        readiness.stamp(config, readiness.new_rollout_id())
     stored = cluster.apply(config, force=force)
-    generation = int(stored["metadata"].get("generation") or 1)
-    return cluster.wait_ready(meta["namespace"], meta["name"], generation, timeout)
+    expect = readiness.expect_after(live, stored, new_pods)
+    return cluster.wait_ready(meta["namespace"], meta["name"], expect, timeout)
 
 
 def _drop_canary(
@@ -269,10 +279,6 @@ def _drop_canary(
         config["spec"].setdefault("predictor", {})[CANARY] = 100
         isvc = _step(cluster, isvc, config, timeout, force)
         config = applied_config(isvc)
-        config["spec"].get("predictor", {}).pop(CANARY, None)
-        # At 100 the traffic has moved; removing the field leaves KServe's Knative Service as
-        # it is, so no observedGeneration would ever answer a wait for it (kserve#6081).
-        return cluster.apply(config, force=force)
     config["spec"].get("predictor", {}).pop(CANARY, None)
     return _step(cluster, isvc, config, timeout, force)
 
@@ -358,7 +364,7 @@ def rollback(
         # 2. The previous model in the spec; its new revision starts without traffic.
         config = applied_config(isvc)
         _implementation_of(config, isvc)["storageUri"] = previous  # PREVIOUS now names it too
-        isvc = _step(cluster, isvc, config, timeout, force)
+        isvc = _step(cluster, isvc, config, timeout, force, new_pods=True)
     # 3. The percent removed: the ready revision with the previous model takes the traffic.
     isvc = _drop_canary(cluster, isvc, timeout, force)
     view = split(isvc)

@@ -18,9 +18,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from .readiness import CREATING_REVISION, REVISION_LABEL, Expectation, of_rollout
+
 STORAGE_INITIALIZER = "storage-initializer"
 MODEL_SERVER = "kserve-container"
-REVISION_LABEL = "serving.knative.dev/revision"
 READY_RANK = 9
 _WAITING = {  # the kubelet's reasons, said for someone who has not memorised them
     "ContainerCreating": "being created (pulling its image)",
@@ -40,14 +41,21 @@ class Stage:
     """The pod and its restarts the stage was read from ('' when from the status alone)."""
 
 
-def stage(isvc: dict[str, Any], generation: int, pods: list[dict[str, Any]] | None) -> Stage:
-    """The rollout's stage for ``generation``; ``pods`` are its predictor pods (None: unreadable)."""
+def stage(
+    isvc: dict[str, Any],
+    expect: Expectation,
+    pods: list[dict[str, Any]] | None,
+    missing: str,
+) -> Stage:
+    """The rollout's stage; ``pods`` are the InferenceService's pods (None: not read), and
+    ``missing`` what readiness.judge still waits for ('' once it serves)."""
     status = isvc.get("status") or {}
-    if int(status.get("observedGeneration") or 0) < generation:
-        return Stage(0, f"waiting for KServe to take up generation {generation}")
-    if _condition_status(status, "Ready") == "True":
+    if not missing:
         return Stage(READY_RANK, "ready" + (f" at {status['url']}" if status.get("url") else ""))
-    pod = _current_pod(pods or [], revision(isvc))
+    if missing == CREATING_REVISION:
+        return Stage(0, missing)
+    mine = of_rollout(pods, expect) if pods is not None else None
+    pod = _current_pod(mine or [], revision(isvc))
     if pod is not None:
         found = _pod_stage(pod)
         if found is not None:
@@ -59,15 +67,10 @@ def stage(isvc: dict[str, Any], generation: int, pods: list[dict[str, Any]] | No
     if target == "FailedToLoad":
         return Stage(8, "the model failed to load")
     if pod is None and target in ("", "Pending"):
-        if pods is None:  # the pods cannot be read: what KServe says is all there is
+        if mine is None:  # the pods were not read: what KServe says is all there is
             return Stage(1, "model Pending (the predictor is starting)")
         return Stage(1, "waiting for the predictor pod to be created")
-    waiting = [
-        c.get("type", "")
-        for c in status.get("conditions") or []
-        if c.get("type") != "Ready" and c.get("status") != "True"
-    ]
-    return Stage(7, "waiting for " + (", ".join(sorted(waiting)) or "the Ready condition"))
+    return Stage(7, missing)
 
 
 def revision(isvc: dict[str, Any]) -> str:
@@ -129,13 +132,6 @@ def _labels(pod: dict[str, Any]) -> dict[str, str]:
     return dict((pod.get("metadata") or {}).get("labels") or {})
 
 
-def _condition_status(status: dict[str, Any], kind: str) -> str:
-    found: dict[str, Any] = next(
-        (c for c in status.get("conditions") or [] if c.get("type") == kind), {}
-    )
-    return str(found.get("status") or "")
-
-
 class StageLog:
     """Logs each change of a rollout's stage once, at INFO, as it is seen.
 
@@ -152,12 +148,15 @@ class StageLog:
         self._revision = ""
 
     def update(
-        self, isvc: dict[str, Any], generation: int, pods: list[dict[str, Any]] | None
+        self,
+        isvc: dict[str, Any],
+        expect: Expectation,
+        pods: list[dict[str, Any]] | None,
+        missing: str,
     ) -> None:
-        now = stage(isvc, generation, pods)
+        now = stage(isvc, expect, pods, missing)
         created = revision(isvc)
-        observed = int((isvc.get("status") or {}).get("observedGeneration") or 0)
-        if created != self._revision and observed >= generation:
+        if created != self._revision and created != expect.previous_revision:
             self._revision = created
             if created and now.rank < READY_RANK:  # a revision already serving is no news
                 self._emit(f"revision {created} created")
