@@ -194,6 +194,8 @@ def test_someone_elses_service_is_not_promoted(s3: S3Server, s3_model, cluster: 
     stored = isvc(cluster, "theirs")
     stored["metadata"]["labels"] = {}  # as if someone else had made it
     cluster.api.put_object("inferenceservices", stored)  # type: ignore[attr-defined]
+    # KServe copies labels onto the revision template: the change rolls out a new revision.
+    assert cluster.api.wait_for_callbacks(60)  # type: ignore[attr-defined]
     generation = isvc(cluster, "theirs")["metadata"]["generation"]
     for command in ("promote", "rollback"):
         refused = run_cli(command, "theirs", env=env)

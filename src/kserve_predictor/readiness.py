@@ -82,15 +82,9 @@ class Expectation:
         """What the live spec asks for, with no apply behind it (``status``)."""
         predictor = (isvc.get("spec") or {}).get("predictor") or {}
         canary = predictor.get("canaryTrafficPercent")
-        component = predictor_status(isvc)
-        rolled_out = component.get("latestRolledoutRevision") or ""
-        percent: int | None = 100
-        if canary is not None:  # split only once a revision was rolled out before this one
-            split = bool(rolled_out) and rolled_out != latest_created(isvc)
-            percent = int(canary) if split else None
         return cls(
             rollout_id=rollout_id(isvc),
-            latest_percent=percent,
+            latest_percent=100 if canary is None else int(canary),
             min_replicas=min_replicas(isvc),
             generation=int((isvc.get("metadata") or {}).get("generation") or 0),
         )
@@ -353,13 +347,12 @@ def expect_after(
     """What the apply that turned ``live`` (None: nothing) into ``stored`` must lead to;
     ``new_pods``: it changed the template (template_view), so a new revision must come."""
     canary = ((stored.get("spec") or {}).get("predictor") or {}).get("canaryTrafficPercent")
-    # KServe splits only when a revision was rolled out before (ksvc_reconciler.go): else the
-    # latest revision takes all the traffic.
-    rolled_out = predictor_status(live).get("latestRolledoutRevision") if live else ""
     return Expectation(
         rollout_id=rollout_id(stored),
         previous_revision=latest_created(live) if live is not None and new_pods else "",
-        latest_percent=100 if canary is None or not rolled_out else int(canary),
+        # With a canary the latest revision ends with that percent, even the first one: KServe
+        # routes it all until it is rolled out, then splits it with itself (ksvc_reconciler.go).
+        latest_percent=100 if canary is None else int(canary),
         min_replicas=min_replicas(stored),
         generation=int((stored.get("metadata") or {}).get("generation") or 0),
         status_before=fingerprint((live or {}).get("status")) if live is not None else "",

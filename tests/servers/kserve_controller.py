@@ -50,6 +50,7 @@ import logging
 import random
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +78,8 @@ _NOT_ON_REVISION = ("kubectl.kubernetes.io/last-applied-configuration",)
 
 @dataclass
 class Revision:
-    """A Knative revision: one revision template, loaded once."""
+    """A Knative revision, or in Standard mode a ReplicaSet of the Deployment: one pod
+    template, loaded once."""
 
     name: str
     template: str
@@ -85,14 +87,24 @@ class Revision:
     url: str = ""
     failure: tuple[str, str, str, int | None] | None = None
     """(reason, message, transition, exit code) when it failed to load."""
+    retired: bool = False
+    """Standard mode: scaled down once the next ReplicaSet's pod was Ready."""
+    pod: str = ""
+    """Its pod's name."""
     routed: int = 0
     """Connections the route sent here (for tests)."""
 
 
 @dataclass
-class KnativeService:
-    """What Knative and KServe keep for one InferenceService's predictor in Knative mode."""
+class Child:
+    """What KServe creates for one InferenceService's predictor: a Knative Service (Knative
+    mode) or a Deployment (Standard mode), with the generation counter KServe copies into
+    ``status.observedGeneration``."""
 
+    knative: bool = True
+    generation: int = 0
+    """metadata.generation of the child: one more on each change of its spec."""
+    spec: str = ""
     revisions: list[Revision] = field(default_factory=list)
     canary: int | None = None
     """The spec's canaryTrafficPercent."""
@@ -108,10 +120,15 @@ class KnativeService:
         return next((r for r in self.revisions if r.name == name), None)
 
     def choose(self) -> tuple[str, int] | None:
-        """Knative's ingress: a backend per request, weighted by the traffic percents."""
-        weighted = [
-            (self.by_name(t["revisionName"]), int(t.get("percent") or 0)) for t in self.traffic
-        ]
+        """Knative's ingress: a backend per connection, weighted by the traffic percents. A
+        Deployment's Service: any Ready pod of a ReplicaSet not scaled down (during a rolling
+        update, the old one's and the new one's alike)."""
+        if self.knative:
+            weighted = [
+                (self.by_name(t["revisionName"]), int(t.get("percent") or 0)) for t in self.traffic
+            ]
+        else:
+            weighted = [(r, 1) for r in self.revisions if r.ready and not r.retired]
         weighted = [(r, w) for r, w in weighted if r is not None and r.url and w > 0]
         if not weighted:
             return None
@@ -119,6 +136,9 @@ class KnativeService:
         revision.routed += 1
         parts = urlsplit(revision.url)
         return str(parts.hostname), int(parts.port or 80)
+
+
+KnativeService = Child  # the name the tests knew it by
 
 
 def revision_template(isvc: dict[str, Any]) -> str:
@@ -195,19 +215,31 @@ class KServeController:
         too, as with an ingress domain that resolves to the gateway."""
         self.default_mode = "Knative"
         """deploy.defaultDeploymentMode of ../shared/kserve/configmap ("Serverless" = Knative)."""
+        self.kserve_version = (0, 20)
+        """The KServe release whose rules apply where releases differ: in Standard mode v0.15
+        and v0.20+ keep Ready=True for a whole rolling update (kserve#5703), v0.16 to v0.19
+        report Unknown while the Deployment is Progressing."""
+        self.drift = 0
+        """How far the child's generation counter is ahead (> 0) or behind (< 0) of what its
+        own changes made it: a KServe or runtime upgrade rewrites the Knative Service by itself
+        (ahead); HPA or KEDA scaling moves a Deployment's (ahead). KServe copies it as it is."""
+        self.stale_seconds = 0.5
+        """How long the stale status copied on the first reconcile after a change stays before
+        the child reports the change (KServe reconciles again on the child's status event)."""
         self.runtimes = load_runtimes()
-        self.reconciled: dict[tuple[str, str, str], int] = {}
-        self.knative: dict[tuple[str, str, str], KnativeService] = {}
-        self._current: dict[tuple[str, str], KnativeService] = {}
-        """The Knative state of the object now stored under (namespace, name)."""
+        self.seen: dict[tuple[str, str, str], str] = {}
+        self.children: dict[tuple[str, str, str], Child] = {}
+        self._current: dict[tuple[str, str], Child] = {}
+        """The child of the object now stored under (namespace, name)."""
         self.workdir = Path(tempfile.mkdtemp(prefix="kserve-sim-"))
+        self._downloads = 0
 
     def attach(self) -> KServeController:
         self.api.on_write(self._on_write)
         return self
 
     def close(self) -> None:
-        for svc in self.knative.values():
+        for svc in self.children.values():
             if svc.router is not None:
                 svc.router.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -217,34 +249,60 @@ class KServeController:
     def _on_write(self, plural: str, namespace: str, name: str, obj: dict[str, Any] | None) -> None:
         if plural != "inferenceservices" or obj is None:
             return
-        generation = int(obj["metadata"].get("generation") or 1)
-        key = (namespace, name, obj["metadata"].get("uid", ""))  # a re-created object starts over
-        if self.reconciled.get(key, 0) >= generation:
+        meta = obj["metadata"]
+        key = (namespace, name, meta.get("uid", ""))  # a re-created object starts over
+        # KServe reconciles on every change, not only on a new generation: labels and
+        # annotations (no new metadata.generation) reach the pod template too.
+        seen = json.dumps(
+            [obj.get("spec"), meta.get("labels"), meta.get("annotations")], sort_keys=True
+        )
+        if self.seen.get(key) == seen:
             return  # our own status writes, or a no-op
-        self.reconciled[key] = generation
-        if self._deployment_mode(namespace, name) == "Knative":
-            self._current[(namespace, name)] = self.knative.setdefault(key, KnativeService())
-        else:
-            self._current.pop((namespace, name), None)
+        self.seen[key] = seen
+        knative = self._deployment_mode(namespace, name) == "Knative"
+        child = self.children.setdefault(key, Child(knative=knative))
+        self._current[(namespace, name)] = child
         try:
-            self._reconcile(namespace, name, obj, generation)
+            self._reconcile(namespace, name, obj, child)
         except Exception as e:  # a bug in the simulation must show up as a failure, not hang
             log.exception("controller simulation failed")
-            self._fail(namespace, name, generation, "InternalError", f"simulation error: {e}")
+            self._fail(namespace, name, "InternalError", f"simulation error: {e}")
 
-    def _reconcile(self, namespace: str, name: str, isvc: dict[str, Any], generation: int) -> None:
-        svc = self._current.get((namespace, name))
-        if svc is not None:
-            svc.canary = isvc["spec"]["predictor"].get("canaryTrafficPercent")
-            template = revision_template(isvc)
-            if svc.revisions and svc.revisions[-1].template == template:
-                self._settle(namespace, name, generation, svc.revisions[-1])
-                return  # the route changes; Knative makes no revision
-            number = len(svc.revisions) + 1
-            svc.revisions.append(Revision(f"{name}-predictor-{number:05d}", template))
-        # The revision the pod belongs to; _write reports the Knative revisions in the status.
-        revision = svc.revisions[-1].name if svc is not None else ""
-        self._progress(namespace, name, generation, "Pending")
+    def _observed(self, child: Child) -> int:
+        """status.observedGeneration: the child's counter, never the InferenceService's
+        (PropagateStatus / PropagateRawStatus, pkg/apis/serving/v1beta1/
+        inference_service_status.go)."""
+        return max(1, child.generation + self.drift)
+
+    def _reconcile(self, namespace: str, name: str, isvc: dict[str, Any], child: Child) -> None:
+        template = revision_template(isvc)
+        canary = isvc["spec"]["predictor"].get("canaryTrafficPercent") if child.knative else None
+        spec = json.dumps([template, canary])
+        if spec == child.spec:
+            return  # a change the child does not see: its status (and counter) stay as they are
+        if child.spec:
+            # The first reconcile after a change copies the child's status from before the
+            # child saw it: Knative, reconcilers/knative/ksvc_reconciler.go (Update(existing),
+            # then `return &existing.Status`); Standard, reconcilers/deployment/
+            # deployment_reconciler.go ("Use existingDep ... before this spec update").
+            self._stale_copy(namespace, name, child)
+            time.sleep(self.stale_seconds)
+        child.spec, child.canary = spec, canary
+        child.generation += 1
+        if child.knative and child.revisions and child.revisions[-1].template == template:
+            self._settle(namespace, name, child.revisions[-1])
+            return  # the route changes; Knative makes no revision
+        number = len(child.revisions) + 1
+        revision = Revision(
+            f"{name}-predictor-{number:05d}" if child.knative else f"{name}-predictor-rs{number}",
+            template,
+        )
+        child.revisions.append(revision)
+        revision.pod = (
+            f"{revision.name}-deployment-abc12" if child.knative else f"{revision.name}-abc12"
+        )
+        pod = _PredictorPod(namespace, revision.pod, revision.name if child.knative else "", isvc)
+        self._progress(namespace, name, "Pending")
         model = isvc["spec"]["predictor"]["model"]
         fmt = model["modelFormat"]["name"]
         protocol = model.get("protocolVersion") or "v1"
@@ -257,7 +315,6 @@ class KServeController:
             self._fail(
                 namespace,
                 name,
-                generation,
                 "NoSupportingRuntime",
                 f"No runtime found to support predictor with model type: {fmt} and protocol {protocol}",
                 transition="InvalidSpec",
@@ -265,11 +322,12 @@ class KServeController:
             return
         gpus = ((model.get("resources") or {}).get("limits") or {}).get("nvidia.com/gpu")
         if gpus and not self.gpu_nodes:  # the scheduler cannot place the predictor pod
-            self._unschedulable(
-                namespace,
-                name,
-                "0/1 nodes are available: 1 Insufficient nvidia.com/gpu. preemption: 0/1 nodes "
-                "are available: 1 No preemption victims found for incoming pod.",
+            self.api.put_object(
+                "pods",
+                pod.unschedulable(
+                    "0/1 nodes are available: 1 Insufficient nvidia.com/gpu. preemption: 0/1 "
+                    "nodes are available: 1 No preemption victims found for incoming pod."
+                ),
             )
             return  # a real cluster keeps the pod Pending; the isvc stays InProgress
         container = runtime["spec"]["containers"][0]
@@ -279,79 +337,75 @@ class KServeController:
             else container["image"]
         )
         if not self.image_exists(image):
-            self._pod(
-                namespace,
-                name,
-                "kserve-container",
-                {
-                    "waiting": {
-                        "reason": "ImagePullBackOff",
-                        "message": f'Back-off pulling image "{image}"',
-                    }
-                },
+            self.api.put_object(
+                "pods",
+                pod.manifest(
+                    init={"waiting": {"reason": "PodInitializing"}},
+                    server={
+                        "waiting": {
+                            "reason": "ImagePullBackOff",
+                            "message": f'Back-off pulling image "{image}"',
+                        }
+                    },
+                    restarts=1,
+                ),
             )
             return  # a real cluster keeps retrying the pull; the isvc stays InProgress
         # The pod is created with its init container not started yet, then the storage
         # initializer runs (KServe: Loading); the kubelet starts the model server after it.
-        pod = _PredictorPod(namespace, name, revision)
         self.api.put_object("pods", pod.manifest(init={"waiting": {"reason": "PodInitializing"}}))
         self.api.put_object("pods", pod.manifest(init={"running": {}}))
-        self._progress(namespace, name, generation, "Loading")
+        self._progress(namespace, name, "Loading")
         try:
-            folder = self._storage_initializer(namespace, isvc, model["storageUri"], generation)
+            folder = self._storage_initializer(namespace, isvc, model["storageUri"])
         except Exception as e:
-            self._pod(
-                namespace,
-                name,
-                "storage-initializer",
-                {"terminated": {"reason": "Error", "exitCode": 1, "message": str(e)[:300]}},
-                init=True,
-            )
-            self._fail(
-                namespace,
-                name,
-                generation,
-                "ModelLoadFailed",
-                f"storage initializer: {e}",
-                exit_code=1,
-            )
+            failed = {"terminated": {"reason": "Error", "exitCode": 1, "message": str(e)[:300]}}
+            self.api.put_object("pods", pod.manifest(init=failed, restarts=1))
+            self._fail(namespace, name, "ModelLoadFailed", f"storage initializer: {e}", exit_code=1)
             return
         done = {"terminated": {"reason": "Completed", "exitCode": 0}}
         self.api.put_object("pods", pod.manifest(init=done, server={"running": {}}))
-        self._progress(namespace, name, generation, "Pending")
+        self._progress(namespace, name, "Pending")
         try:
             url = self.serve(runtime["metadata"]["name"], folder, name, isvc, runtime)
         except Exception as e:
-            self._pod(
-                namespace,
-                name,
-                "kserve-container",
-                {"terminated": {"reason": "Error", "exitCode": 1, "message": str(e)[:300]}},
-            )
-            self._fail(namespace, name, generation, "ModelLoadFailed", str(e)[:500], exit_code=1)
+            failed = {"terminated": {"reason": "Error", "exitCode": 1, "message": str(e)[:300]}}
+            self.api.put_object("pods", pod.manifest(init=done, server=failed, restarts=1))
+            self._fail(namespace, name, "ModelLoadFailed", str(e)[:500], exit_code=1)
             return
         self.api.put_object("pods", pod.manifest(init=done, server={"running": {}}, ready=True))
-        if svc is not None:
-            svc.revisions[-1].ready, svc.revisions[-1].url = True, url
-        self._ready(namespace, name, generation, url)
+        revision.ready, revision.url = True, url
+        if not child.knative:  # the rolling update ends: the older ReplicaSets scale down
+            for older in child.revisions[:-1]:
+                if not older.retired:
+                    older.retired = True
+                    self.api.delete_object("pods", namespace, older.pod)
+        self._ready(namespace, name, url)
 
-    def _settle(self, namespace: str, name: str, generation: int, latest: Revision) -> None:
-        """A new generation with the same revision template: the latest revision's state again,
+    def _stale_copy(self, namespace: str, name: str, child: Child) -> None:
+        """The status as it was, with the child's counter as it was (the copy KServe makes)."""
+        isvc = self.api.get_object("inferenceservices", namespace, name) or {}
+        status = dict(isvc.get("status") or {})
+        if status:
+            status["observedGeneration"] = self._observed(child)
+            self.api.update_status("inferenceservices", namespace, name, status)
+
+    def _settle(self, namespace: str, name: str, latest: Revision) -> None:
+        """A change with the same revision template: the latest revision's state again,
         with the route recomputed."""
         if latest.ready:
-            self._ready(namespace, name, generation, latest.url)
+            self._ready(namespace, name, latest.url)
         elif latest.failure is not None:
             reason, message, transition, exit_code = latest.failure
-            self._fail(namespace, name, generation, reason, message, transition, exit_code)
+            self._fail(namespace, name, reason, message, transition, exit_code)
         else:
             self._status(
-                namespace, name, generation, ready="Unknown", transition="InProgress",
-                reason="InProgress",
-            )  # fmt: skip
+                namespace, name, ready="Unknown", transition="InProgress", reason="InProgress"
+            )
 
     # --- Knative routing (KServe's traffic targets, Knative's resolution) ------------------
 
-    def _route(self, namespace: str, name: str, svc: KnativeService) -> None:
+    def _route(self, namespace: str, name: str, svc: Child) -> None:
         """Recompute the traffic as KServe reconciles it: targets from the rolled-out revisions,
         resolved by Knative, then PropagateStatus; again while that moves the rolled-out
         revisions (KServe reconciles once more on its own status change)."""
@@ -384,7 +438,7 @@ class KServeController:
                 return
 
     @staticmethod
-    def _propagate(svc: KnativeService) -> bool:
+    def _propagate(svc: Child) -> bool:
         """KServe's PropagateStatus bookkeeping of rolled-out revisions; True if it moved."""
         ready = svc.latest_ready()
         if ready is None:
@@ -409,20 +463,24 @@ class KServeController:
                 svc.latest_rolledout = svc.previous_rolledout
         return (svc.latest_rolledout, svc.previous_rolledout) != before
 
-    def service(self, namespace: str, name: str) -> KnativeService | None:
-        """The Knative state of an InferenceService (for tests)."""
+    def service(self, namespace: str, name: str) -> Child | None:
+        """The child of an InferenceService (for tests)."""
         return self._current.get((namespace, name))
 
-    def _router_url(self, svc: KnativeService) -> str:
+    def _router_url(self, svc: Child) -> str:
         if svc.router is None:
             svc.router = TcpProxy("127.0.0.1", 0, choose=svc.choose)
         return svc.router.url
 
     def _write(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        """Store a status; in Knative mode with the predictor's revisions and traffic, and the
-        URLs of the route, which answers while any revision has traffic."""
+        """Store a status with the child's counter as observedGeneration; in Knative mode with
+        the predictor's revisions and traffic; with the URLs of the route (Knative's ingress,
+        or the Deployment's Service), which answers while any revision or pod serves."""
         svc = self._current.get((namespace, name))
-        if svc is not None and svc.revisions:
+        routed = ""
+        if svc is not None:
+            status["observedGeneration"] = self._observed(svc)
+        if svc is not None and svc.knative and svc.revisions:
             self._route(namespace, name, svc)
             ready = svc.latest_ready()
             component: dict[str, Any] = {"latestCreatedRevision": svc.revisions[-1].name}
@@ -435,21 +493,24 @@ class KServeController:
             if svc.traffic:
                 component["traffic"] = svc.traffic
                 routed = self._router_url(svc)
-                external = f"http://{name}-{namespace}.{self.domain}"
-                internal = f"http://{name}-predictor.{namespace}.svc.cluster.local"
-                if self.default_install:
-                    internal = routed
-                else:
-                    external = routed
-                status["url"], status["address"] = external, {"url": internal}
-                component["url"] = external
             status["components"] = {"predictor": component}
+        elif svc is not None and any(r.ready and not r.retired for r in svc.revisions):
+            routed = self._router_url(svc)
+        if routed:
+            # KServe's default domain template: {{ .Name }}-{{ .Namespace }}.{{ .IngressDomain }}
+            external = f"http://{name}-{namespace}.{self.domain}"
+            internal = f"http://{name}-predictor.{namespace}.svc.cluster.local"
+            if self.default_install:
+                internal = routed
+            else:
+                external = routed
+            status["url"], status["address"] = external, {"url": internal}
+            if "components" in status:
+                status["components"]["predictor"]["url"] = external
         status["deploymentMode"] = self._deployment_mode(namespace, name)
         self.api.update_status("inferenceservices", namespace, name, status)
 
-    def _storage_initializer(
-        self, namespace: str, isvc: dict[str, Any], uri: str, generation: int
-    ) -> Path:
+    def _storage_initializer(self, namespace: str, isvc: dict[str, Any], uri: str) -> Path:
         """Download storageUri with the ServiceAccount's S3 Secret, as KServe's initializer does."""
         import boto3
 
@@ -476,7 +537,8 @@ class KServeController:
             region_name=notes.get("serving.kserve.io/s3-region", "us-east-1"),
             verify=notes.get("serving.kserve.io/s3-verifyssl", "1") == "1",
         )
-        target = self.workdir / namespace / isvc["metadata"]["name"] / str(generation)
+        self._downloads += 1
+        target = self.workdir / namespace / isvc["metadata"]["name"] / str(self._downloads)
         download(client, uri, target)  # KServe's prefix rules, zero-byte objects skipped
         return target
 
@@ -501,7 +563,6 @@ class KServeController:
         self,
         namespace: str,
         name: str,
-        generation: int,
         *,
         ready: str,
         transition: str,
@@ -512,7 +573,6 @@ class KServeController:
         if reason:
             condition["reason"] = reason
         status: dict[str, Any] = {
-            "observedGeneration": generation,
             "conditions": [condition],
             "modelStatus": {"transitionStatus": transition},
         }
@@ -525,15 +585,38 @@ class KServeController:
                 status[key] = value
         self._write(namespace, name, status)
 
-    def _progress(self, namespace: str, name: str, generation: int, state: str) -> None:
-        """InProgress with the model state KServe derives from the pod."""
+    def _progress(self, namespace: str, name: str, state: str) -> None:
+        """InProgress with the model state KServe derives from the pod. In Standard mode,
+        while an older ReplicaSet's pod still serves, v0.15 and v0.20+ report the Deployment
+        Available, so Ready=True for the whole rolling update (PropagateRawStatus; v0.20:
+        kserve#5703); v0.16 to v0.19 report Unknown while it is Progressing."""
+        svc = self._current.get((namespace, name))
+        serving = (
+            svc is not None
+            and not svc.knative
+            and any(r.ready and not r.retired for r in svc.revisions[:-1])
+        )
+        minor = self.kserve_version[1]
+        if serving and (minor <= 15 or minor >= 20):
+            self._status(
+                namespace,
+                name,
+                ready="True",
+                transition="UpToDate",
+                extra={
+                    "conditions": [
+                        {"type": "PredictorReady", "status": "True", "lastTransitionTime": _T0}
+                    ],
+                    "modelStatus": {"states": _states("Loaded")},
+                },
+            )
+            return
         self._status(
             namespace,
             name,
-            generation,
             ready="Unknown",
             transition="InProgress",
-            reason="InProgress",
+            reason="Progressing" if serving else "InProgress",
             extra={"modelStatus": {"states": _states(state)}},
         )
 
@@ -541,7 +624,6 @@ class KServeController:
         self,
         namespace: str,
         name: str,
-        generation: int,
         reason: str,
         message: str,
         transition: str = "BlockedByFailedLoad",
@@ -558,26 +640,18 @@ class KServeController:
             "status": "False",
             "reason": reason,
             "message": message,
-            "lastTransitionTime": "2026-01-01T00:00:00Z",
+            "lastTransitionTime": _T0,
         }
         self._status(
             namespace,
             name,
-            generation,
             ready="False",
             transition=transition,
             reason=reason,
             extra={"conditions": [predictor], "modelStatus": {"lastFailureInfo": failure}},
         )
 
-    def _ready(
-        self,
-        namespace: str,
-        name: str,
-        generation: int,
-        url: str,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
+    def _ready(self, namespace: str, name: str, url: str) -> None:
         # KServe's default domain template: {{ .Name }}-{{ .Namespace }}.{{ .IngressDomain }}
         external = f"http://{name}-{namespace}.{self.domain}"
         internal = f"http://{name}-predictor.{namespace}.svc.cluster.local"
@@ -586,35 +660,70 @@ class KServeController:
         else:
             external = url or external
         conditions = [
-            {"type": t, "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}
-            for t in ("IngressReady", "PredictorReady")
+            {"type": t, "status": "True", "lastTransitionTime": _T0}
+            for t in ("IngressReady", "PredictorReady", "Ready")
         ]
         status = {
-            "observedGeneration": generation,
             "url": external,
             "address": {"url": internal},
-            "conditions": [
-                *conditions,
-                {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"},
-            ],
+            "conditions": conditions,
             "modelStatus": {
                 "transitionStatus": "UpToDate",
                 "states": {"activeModelState": "Loaded", "targetModelState": "Loaded"},
             },
-            **(extra or {}),
         }
         self._write(namespace, name, status)
 
-    def _unschedulable(self, namespace: str, name: str, message: str) -> None:
+
+_T0 = "2026-01-01T00:00:00Z"
+
+
+def _states(target: str) -> dict[str, str]:
+    """modelStatus.states as UpdateModelRevisionStates writes them: the active state is set
+    only once a model is Loaded ('' until then; the field has no omitempty)."""
+    return {"activeModelState": "Loaded" if target == "Loaded" else "", "targetModelState": target}
+
+
+# Annotations KServe keeps off the pod template (constants.ServiceAnnotationDisallowedList).
+_NOT_ON_POD = _NOT_ON_REVISION
+
+
+class _PredictorPod:
+    """The predictor pod as the kubelet reports it: a storage-initializer init container and
+    the kserve-container, in the states they pass through. Its metadata is the pod template's:
+    the InferenceService's labels and annotations and the predictor's own (ComponentExtensionSpec
+    labels/annotations), as components/predictor.go builds it, with the labels KServe adds."""
+
+    def __init__(self, namespace: str, pod_name: str, revision: str, isvc: dict[str, Any]) -> None:
+        self.namespace, self.pod_name = namespace, pod_name
+        meta = isvc["metadata"]
+        name = meta["name"]
+        predictor = isvc["spec"]["predictor"]
+        self.labels = {
+            **(meta.get("labels") or {}),
+            **(predictor.get("labels") or {}),
+            "serving.kserve.io/inferenceservice": name,
+            "component": "predictor",
+        }
+        if revision:
+            self.labels["serving.knative.dev/revision"] = revision
+        notes = {**(meta.get("annotations") or {}), **(predictor.get("annotations") or {})}
+        self.annotations = {k: v for k, v in notes.items() if k not in _NOT_ON_POD}
+
+    def _meta(self) -> dict[str, Any]:
+        return {
+            "name": self.pod_name,
+            "namespace": self.namespace,
+            "labels": dict(self.labels),
+            "annotations": dict(self.annotations),
+        }
+
+    def unschedulable(self, message: str) -> dict[str, Any]:
         """A Pending pod the scheduler could not place, as the scheduler reports it."""
-        pod = {
+        return {
             "apiVersion": "v1",
             "kind": "Pod",
-            "metadata": {
-                "name": f"{name}-predictor-00001-deployment-abc12",
-                "namespace": namespace,
-                "labels": {"serving.kserve.io/inferenceservice": name},
-            },
+            "metadata": self._meta(),
             "spec": {"containers": [{"name": "kserve-container", "image": "x"}]},
             "status": {
                 "phase": "Pending",
@@ -624,68 +733,19 @@ class KServeController:
                         "status": "False",
                         "reason": "Unschedulable",
                         "message": message,
-                        "lastTransitionTime": "2026-01-01T00:00:00Z",
+                        "lastTransitionTime": _T0,
                     }
                 ],
             },
         }
-        self.api.put_object("pods", pod)
-
-    def _pod(
-        self, namespace: str, name: str, container: str, state: dict[str, Any], init: bool = False
-    ) -> None:
-        statuses = [
-            {
-                "name": container,
-                "state": state,
-                "ready": False,
-                "restartCount": 1,
-                "image": "x",
-                "imageID": "",
-            }
-        ]
-        pod = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": f"{name}-predictor-00001-deployment-abc12",
-                "namespace": namespace,
-                "labels": {"serving.kserve.io/inferenceservice": name},
-            },
-            "spec": {"containers": [{"name": "kserve-container", "image": "x"}]},
-            "status": {
-                "phase": "Pending",
-                ("initContainerStatuses" if init else "containerStatuses"): statuses,
-            },
-        }
-        self.api.put_object("pods", pod)
-
-
-"""serving.kserve.io/deploymentMode values without Knative (no revisions)."""
-
-
-def _states(target: str) -> dict[str, str]:
-    """modelStatus.states as UpdateModelRevisionStates writes them: the active state is set
-    only once a model is Loaded ('' until then; the field has no omitempty)."""
-    return {"activeModelState": "Loaded" if target == "Loaded" else "", "targetModelState": target}
-
-
-class _PredictorPod:
-    """The predictor pod as the kubelet reports it: a storage-initializer init container and
-    the kserve-container, in the states they pass through."""
-
-    def __init__(self, namespace: str, name: str, revision: str) -> None:
-        self.namespace, self.name, self.revision = namespace, name, revision
 
     def manifest(
         self,
         init: dict[str, Any],
         server: dict[str, Any] | None = None,
         ready: bool = False,
+        restarts: int = 0,
     ) -> dict[str, Any]:
-        labels = {"serving.kserve.io/inferenceservice": self.name}
-        if self.revision:
-            labels["serving.knative.dev/revision"] = self.revision
         # Until its init containers finish, the kubelet reports the main containers waiting
         # with reason PodInitializing.
         server = server or {"waiting": {"reason": "PodInitializing"}}
@@ -695,7 +755,7 @@ class _PredictorPod:
                 "name": name,
                 "state": state,
                 "ready": is_ready,
-                "restartCount": 0,
+                "restartCount": restarts,
                 "image": "x",
                 "imageID": "",
             }
@@ -703,11 +763,7 @@ class _PredictorPod:
         return {
             "apiVersion": "v1",
             "kind": "Pod",
-            "metadata": {
-                "name": f"{self.revision or self.name + '-predictor'}-deployment-abc12",
-                "namespace": self.namespace,
-                "labels": labels,
-            },
+            "metadata": self._meta(),
             "spec": {
                 "initContainers": [{"name": "storage-initializer", "image": "x"}],
                 "containers": [{"name": "kserve-container", "image": "x"}],
