@@ -18,6 +18,7 @@ from servers.k8s_api import CRD_DIR, KubeApiServer, crd_available
 
 from kserve_predictor.cluster import Cluster, ClusterSettings, NotReady, ReadyTimeout, connect
 from kserve_predictor.errors import UsageError
+from kserve_predictor.readiness import ROLLOUT_ID, Expectation
 
 NS, NAME = "default", "iris"
 needs_crd = pytest.mark.skipif(not crd_available(), reason=f"no KServe CRD in {CRD_DIR}")
@@ -61,6 +62,29 @@ def ready(generation: int, **extra: Any) -> dict[str, Any]:
     }
 
 
+def pod(rollout: str, ready: bool = True) -> dict[str, Any]:
+    """A Standard-mode predictor pod of the rollout ``rollout``, as KServe labels it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": f"{NAME}-predictor-{rollout}-abc12",
+            "namespace": NS,
+            "labels": {"serving.kserve.io/inferenceservice": NAME, "component": "predictor"},
+            "annotations": {ROLLOUT_ID: rollout},
+        },
+        "spec": {"containers": [{"name": "kserve-container", "image": "x"}]},
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
+
+
+SERVING = Expectation(rollout_id="r1")
+"""The rollout the tests' one ready pod belongs to."""
+
+
 def later(seconds: float, action: Callable[[], Any]) -> threading.Thread:
     def run() -> None:
         time.sleep(seconds)
@@ -71,18 +95,26 @@ def later(seconds: float, action: Callable[[], Any]) -> threading.Thread:
     return thread
 
 
-def test_waits_for_the_generation_it_wrote(server: KubeApiServer, tmp_path: Path) -> None:
+def test_a_ready_status_with_the_previous_pods_is_not_ready(
+    server: KubeApiServer, tmp_path: Path
+) -> None:
+    """KServe's first status copy after a change says Ready=True with a counter that may have
+    drifted past metadata.generation: only the new rollout's pods end the wait."""
     cluster = client(server, tmp_path)
     first = cluster.apply(manifest())["metadata"]["generation"]
-    server.update_status("inferenceservices", NS, NAME, ready(first))
+    server.put_object("pods", pod("r1"))
     second = cluster.apply(manifest(runtimeVersion="1.5.3"))["metadata"]["generation"]
-    assert second == first + 1
-    # Ready=True, but for the previous spec: not done
-    with pytest.raises(ReadyTimeout, match=f"has not processed generation {second}"):
-        cluster.wait_ready(NS, NAME, second, timeout=2, poll=1)
-    later(0.5, lambda: server.update_status("inferenceservices", NS, NAME, ready(second)))
-    isvc = cluster.wait_ready(NS, NAME, second, timeout=20, poll=1)
-    assert isvc["status"]["observedGeneration"] == second
+    # The stale copy: Ready, with the Deployment's counter ahead of the new generation.
+    server.update_status("inferenceservices", NS, NAME, ready(second + 3))
+    expect = Expectation(rollout_id="r2", generation=second)
+    with pytest.raises(ReadyTimeout, match="waiting for 1 Ready pod.* with rollout id r2"):
+        cluster.wait_ready(NS, NAME, expect, timeout=2, poll=1)
+    server.put_object("pods", pod("r2"))  # the new ReplicaSet's pod, Ready; the old one still up
+    with pytest.raises(ReadyTimeout, match="1 pod.* of the previous rollout to go"):
+        cluster.wait_ready(NS, NAME, expect, timeout=2, poll=1)
+    later(0.5, lambda: server.delete_object("pods", NS, f"{NAME}-predictor-r1-abc12"))
+    isvc = cluster.wait_ready(NS, NAME, expect, timeout=20, poll=1)
+    assert isvc["metadata"]["generation"] == second != first
 
 
 def test_the_timeout_names_the_waiting_container_not_the_finished_init_container(
@@ -103,6 +135,7 @@ def test_the_timeout_names_the_waiting_container_not_the_finished_init_container
             "name": f"{NAME}-predictor-00001-deployment-abc12",
             "namespace": NS,
             "labels": {"serving.kserve.io/inferenceservice": NAME},
+            "annotations": {ROLLOUT_ID: "r1"},
         },
         "spec": {
             "initContainers": [{"name": "storage-initializer", "image": "x"}],
@@ -122,7 +155,7 @@ def test_the_timeout_names_the_waiting_container_not_the_finished_init_container
     }
     server.put_object("pods", pod)
     with pytest.raises(ReadyTimeout) as timed_out:
-        cluster.wait_ready(NS, NAME, generation, timeout=2, poll=1)
+        cluster.wait_ready(NS, NAME, SERVING, timeout=2, poll=1)
     assert "; pods: kserve-container: ContainerCreating;" in str(timed_out.value)
     assert "storage-initializer" not in str(timed_out.value)
 
@@ -141,16 +174,17 @@ def test_a_terminal_status_fails_with_its_cause(server: KubeApiServer, tmp_path:
     }
     later(0.3, lambda: server.update_status("inferenceservices", NS, NAME, status))
     with pytest.raises(NotReady) as failed:
-        cluster.wait_ready(NS, NAME, generation, timeout=30, poll=1)
+        cluster.wait_ready(NS, NAME, SERVING, timeout=30, poll=1)
     assert f"{NS}/{NAME} failed: NoSupportingRuntime: {message}" in str(failed.value)
 
 
 def test_410_resumes_from_a_fresh_list(server: KubeApiServer, tmp_path: Path) -> None:
     cluster = client(server, tmp_path)
     generation = cluster.apply(manifest())["metadata"]["generation"]
+    server.put_object("pods", pod("r1"))
     found: dict[str, Any] = {}
     waiter = threading.Thread(
-        target=lambda: found.update(cluster.wait_ready(NS, NAME, generation, timeout=30, poll=3)),
+        target=lambda: found.update(cluster.wait_ready(NS, NAME, SERVING, timeout=30, poll=3)),
         daemon=True,
     )
     waiter.start()
@@ -190,7 +224,7 @@ def test_the_deadline_holds_when_the_api_server_hangs(
     later(0.5, server.freeze)
     started = time.monotonic()
     with pytest.raises(ReadyTimeout, match="not ready after 3 s"):
-        cluster.wait_ready(NS, NAME, generation, timeout=3, poll=10)
+        cluster.wait_ready(NS, NAME, SERVING, timeout=3, poll=10)
     assert time.monotonic() - started < 3 + 5  # the deadline, the last diagnosis, and slack
     server.thaw()
 
@@ -207,7 +241,7 @@ def test_an_api_server_restart_is_ridden_out(tmp_path: Path) -> None:
 
     def wait() -> None:
         try:
-            found.update(cluster.wait_ready(NS, NAME, generation, timeout=30, poll=1))
+            found.update(cluster.wait_ready(NS, NAME, SERVING, timeout=30, poll=1))
         except BaseException as e:  # reported below
             errors.append(e)
 
@@ -217,6 +251,7 @@ def test_an_api_server_restart_is_ridden_out(tmp_path: Path) -> None:
     server.stop()  # watches, pod checks and lists now meet refused connections
     time.sleep(2.5)
     server.start()
+    server.put_object("pods", pod("r1"))
     server.update_status("inferenceservices", NS, NAME, ready(generation))
     waiter.join(timeout=30)
     server.stop()
@@ -325,7 +360,7 @@ def test_failing_watches_back_off(server: KubeApiServer, tmp_path: Path) -> None
     # an API server in trouble: every watch fails (a list still answers)
     server.fail_next("GET", "/inferenceservices", 503, times=10_000, watch=True)
     with pytest.raises(ReadyTimeout):
-        cluster.wait_ready(NS, NAME, generation, timeout=4, poll=1)
+        cluster.wait_ready(NS, NAME, SERVING, timeout=4, poll=1)
     failed = [r for r in server.requests if r.status == 503 and r.query.get("watch")]
     # 0.25-0.5 s, 0.5-1 s, 1-2 s, ...: a handful of attempts in 4 s, not one every few ms
     assert 2 <= len(failed) <= 8, len(failed)
