@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import manifests, readiness, rollout
+from . import kserve_release, manifests, readiness, rollout
 from .cluster import Cluster, ClusterSettings, connect
 from .convert import ConversionResult, convert
 from .detect import Detection, detect
@@ -149,13 +149,15 @@ def deploy(
             )
         registered = fuseml.ping()
     _check_namespace(cluster, settings.namespace)
-    detection, runtimes = _check_compatibility(cluster, settings, location)
+    listed = cluster.list_runtimes(settings.namespace)
+    detection, runtimes = _check_compatibility(listed, settings, location)
     engine = _with_protocol(detection.require_engine(), settings.options.protocol, runtimes)
     style = _spec_style(cluster, settings.spec_style)
     objects = _manifests(settings, detection, location, engine, limits, style)
     existing = _check_ownership(cluster, settings, objects)
     _check_mode(settings, existing["InferenceService"])
     live = existing["InferenceService"]
+    _spell_mode(objects[-1], kserve_release.release_of(listed[0]), live)
     _record_previous_model(objects[-1], live)
     # The live rollout id first: a re-run that changes nothing must compare equal.
     readiness.stamp(objects[-1], readiness.rollout_id(live or {}) or readiness.new_rollout_id())
@@ -216,6 +218,7 @@ def deploy(
 
     # 5. Wait until the new model serves: the rollout's own pods, not a stale status.
     isvc = cluster.wait_ready(settings.namespace, app, expect, settings.timeout)
+    _check_recorded_mode(isvc, settings)
     result.split = rollout.split(isvc)
     if settings.options.canary_traffic_percent is not None:
         log.info("traffic: %s", rollout.describe_split(result.split))
@@ -304,15 +307,18 @@ def _smoke_test(
 
 
 def _check_compatibility(
-    cluster: Cluster, settings: DeploySettings, location: ModelLocation
+    listed: tuple[list[dict[str, Any]], list[str]],
+    settings: DeploySettings,
+    location: ModelLocation,
 ) -> tuple[Detection, list[Any] | None]:
-    """Choose the engine against the runtimes this cluster has (KServe's release defaults when
-    they cannot be listed); stop on ``incompatible`` unless allowed. Writes nothing. Returns
-    the runtimes looked at too (None: the cluster has no ServingRuntime API)."""
+    """Choose the engine against the runtimes this cluster has (``listed``: Cluster.list_runtimes;
+    KServe's release defaults when they cannot be listed); stop on ``incompatible`` unless
+    allowed. Writes nothing. Returns the runtimes looked at too (None: the cluster has no
+    ServingRuntime API)."""
     from .compatibility import INCOMPATIBLE, WARNING
     from .runtime_selection import ServingRuntime, default_runtimes
 
-    objects, unreadable = cluster.list_runtimes(settings.namespace)
+    objects, unreadable = listed
     runtimes = [ServingRuntime.from_object(o) for o in objects]
     source = "cluster"
     if "ClusterServingRuntime:404" in unreadable:
@@ -411,6 +417,42 @@ def _check_mode(settings: DeploySettings, existing: dict[str, Any] | None) -> No
         log.warning(
             "canary traffic and scale to zero need Knative mode; the cluster's default mode "
             "decides (set --deployment-mode Knative to be sure)"
+        )
+
+
+def _spell_mode(
+    isvc: dict[str, Any], release: tuple[int, int] | None, live: dict[str, Any] | None
+) -> None:
+    """The deployment mode annotation under the name this cluster's KServe reads (v0.14 and
+    v0.15 ignore ``Standard``, see kserve_release.py)."""
+    from .serving_options import MODE_ANNOTATION
+
+    annotations = isvc["metadata"].get("annotations") or {}
+    mode = annotations.get(MODE_ANNOTATION)
+    if mode not in ("Standard", "Knative"):
+        return  # none asked, or an --overlay's own spelling
+    annotations[MODE_ANNOTATION] = kserve_release.mode_spelling(mode, release, live)
+    if release is None and live is None:
+        log.info(
+            "KServe's release is unknown here (no stock ClusterServingRuntime image tag): "
+            "writing deployment mode %s, which KServe v0.16 and later read",
+            mode,
+        )
+
+
+def _check_recorded_mode(isvc: dict[str, Any], settings: DeploySettings) -> None:
+    """The mode KServe records (v0.15.1 and later) is the one asked for: a release that did not
+    read the annotation's name runs the service in its default mode instead."""
+    from .serving_options import normal_mode
+
+    asked = settings.options.deployment_mode
+    recorded = (isvc.get("status") or {}).get("deploymentMode")
+    if asked and recorded and normal_mode(recorded) != asked:
+        raise UsageError(
+            f"InferenceService {settings.namespace}/{settings.app_name} runs in "
+            f"{normal_mode(recorded)} mode, not the {asked} mode asked: this KServe did not read "
+            "the deployment mode annotation (v0.14 and v0.15 read only RawDeployment and "
+            "Serverless); delete it and deploy with --overlay setting that annotation"
         )
 
 

@@ -806,8 +806,14 @@ def _implementations(predictor: Obj) -> list[str]:
     return [key for key in (*_FRAMEWORKS, "model") if predictor.get(key) is not None]
 
 
-def kserve_default(isvc: Obj) -> None:
-    """KServe's defaulter: a lone legacy ``predictor.<framework>`` becomes ``predictor.model``."""
+def kserve_default(isvc: Obj, release: tuple[int, int] = (0, 20)) -> None:
+    """KServe's defaulter: a lone legacy ``predictor.<framework>`` becomes ``predictor.model``;
+    from v0.17 a legacy deployment mode name is rewritten to the current one
+    (inference_service_defaults.go, kserve#5025)."""
+    annotations = (isvc.get("metadata") or {}).get("annotations") or {}
+    mode = annotations.get("serving.kserve.io/deploymentMode")
+    if release >= (0, 17) and mode in _LEGACY_MODES:
+        annotations["serving.kserve.io/deploymentMode"] = _LEGACY_MODES[mode]
     predictor = (isvc.get("spec") or {}).get("predictor")
     if not isinstance(predictor, dict):
         return
@@ -822,7 +828,7 @@ _AUTOSCALER_CLASSES = ("hpa", "external", "keda", "none")  # AutoscalerAllowedCl
 _LEGACY_MODES = {"RawDeployment": "Standard", "Serverless": "Knative"}
 
 
-def kserve_validate(isvc: Obj, old: Obj | None = None) -> None:
+def kserve_validate(isvc: Obj, old: Obj | None = None, release: tuple[int, int] = (0, 20)) -> None:
     """KServe's validating webhook rules this server copies; raises a 403 denial."""
     name = isvc["metadata"]["name"]
     if not _ISVC_NAME.match(name):
@@ -845,14 +851,19 @@ def kserve_validate(isvc: Obj, old: Obj | None = None) -> None:
     if autoscaler is not None and autoscaler not in _AUTOSCALER_CLASSES:
         raise _webhook_denied(f"[{autoscaler}] is not a supported autoscaler class type")
     if old is not None and not isvc["metadata"].get("deletionTimestamp"):
-        _validate_deployment_mode(annotations, old)
+        _validate_deployment_mode(annotations, old, release)
     _validate_scaling(annotations, predictor)
 
 
-def _validate_deployment_mode(annotations: dict[str, str], old: Obj) -> None:
-    # validateDeploymentMode: the annotation (as written) against the recorded mode (normalized).
+def _validate_deployment_mode(
+    annotations: dict[str, str], old: Obj, release: tuple[int, int]
+) -> None:
+    # validateDeploymentMode (inference_service_validation.go, v0.15.1 and later): the
+    # annotation (as written, after the defaulter) against the recorded mode, which v0.19 and
+    # later normalize (ParseDeploymentMode) and earlier releases compare as it is.
     recorded = str((old.get("status") or {}).get("deploymentMode") or "")
-    recorded = _LEGACY_MODES.get(recorded, recorded)
+    if release >= (0, 19):
+        recorded = _LEGACY_MODES.get(recorded, recorded)
     asked = annotations.get("serving.kserve.io/deploymentMode")
     if recorded and asked is not None and asked != recorded:
         raise _webhook_denied(
@@ -1894,14 +1905,14 @@ class _Api:
             ctx.subresource is None and self.server.kserve_webhooks and rt is INFERENCE_SERVICES
         )
         if admitting:
-            kserve_default(obj)
+            kserve_default(obj, self.server.kserve_version)
         causes += _metadata_causes(rt, obj["metadata"])
         if schema is not None:
             causes += _schema_causes(schema, obj)
         if causes:
             raise _invalid(rt, name, causes)
         if admitting:
-            kserve_validate(obj, old)
+            kserve_validate(obj, old, self.server.kserve_version)
         _carry_system_metadata(obj, old)
         self._record_ownership(rt, obj, old, ctx)
         return obj
@@ -2531,6 +2542,9 @@ class KubeApiServer:
         self.inference_service_api = inference_service_api
         self.validate_schema = validate_schema
         self.kserve_webhooks = kserve_webhooks
+        self.kserve_version = (0, 20)
+        """The KServe release whose webhooks admit InferenceServices, where releases differ
+        (the deployment mode's names); the controller simulation has its own."""
         self.user = user
         self.token = token
         # (verb, resource) pairs answered with 403, e.g. ("get", "inferenceservices") or

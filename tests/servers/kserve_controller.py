@@ -259,7 +259,7 @@ class KServeController:
         if self.seen.get(key) == seen:
             return  # our own status writes, or a no-op
         self.seen[key] = seen
-        knative = self._deployment_mode(namespace, name) == "Knative"
+        knative = self._deployment_mode(namespace, name) in ("Knative", "Serverless")
         child = self.children.setdefault(key, Child(knative=knative))
         self._current[(namespace, name)] = child
         try:
@@ -545,6 +545,11 @@ class KServeController:
     # --- status writes ---------------------------------------------------------------------
 
     def _deployment_mode(self, namespace: str, name: str) -> str:
+        """GetDeploymentMode (pkg/controller/v1beta1/inferenceservice/utils/utils.go): the
+        recorded status.deploymentMode, else the annotation if this release reads its name,
+        else the configmap's default. v0.14 and v0.15 read only the legacy names (a
+        ``Standard`` annotation falls back to the default) and record them; v0.16 and later
+        map the legacy names to Standard/Knative."""
         isvc = self.api.get_object("inferenceservices", namespace, name) or {}
         recorded = (isvc.get("status") or {}).get("deploymentMode")
         if recorded:
@@ -552,11 +557,16 @@ class KServeController:
         annotation = ((isvc.get("metadata") or {}).get("annotations") or {}).get(
             "serving.kserve.io/deploymentMode", ""
         )
+        if self.kserve_version < (0, 16):
+            legacy = {"Standard": "RawDeployment", "Knative": "Serverless"}
+            if annotation in ("RawDeployment", "Serverless", "ModelMesh"):
+                return str(annotation)
+            return legacy[self.default_mode]
         annotation = {"RawDeployment": "Standard", "Serverless": "Knative"}.get(
             annotation, annotation
         )
         if annotation in ("Standard", "Knative", "ModelMesh"):
-            return annotation
+            return str(annotation)
         return self.default_mode
 
     def _status(
