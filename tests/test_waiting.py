@@ -107,10 +107,10 @@ def test_a_ready_status_with_the_previous_pods_is_not_ready(
     # The stale copy: Ready, with the Deployment's counter ahead of the new generation.
     server.update_status("inferenceservices", NS, NAME, ready(second + 3))
     expect = Expectation(rollout_id="r2", generation=second)
-    with pytest.raises(ReadyTimeout, match="waiting for 1 Ready pod.* with rollout id r2"):
+    with pytest.raises(ReadyTimeout, match=r"waiting for 1 Ready pod.* with rollout id r2"):
         cluster.wait_ready(NS, NAME, expect, timeout=2, poll=1)
     server.put_object("pods", pod("r2"))  # the new ReplicaSet's pod, Ready; the old one still up
-    with pytest.raises(ReadyTimeout, match="1 pod.* of the previous rollout to go"):
+    with pytest.raises(ReadyTimeout, match=r"1 pod.* of the previous rollout to go"):
         cluster.wait_ready(NS, NAME, expect, timeout=2, poll=1)
     later(0.5, lambda: server.delete_object("pods", NS, f"{NAME}-predictor-r1-abc12"))
     isvc = cluster.wait_ready(NS, NAME, expect, timeout=20, poll=1)
@@ -123,7 +123,7 @@ def test_the_timeout_names_the_waiting_container_not_the_finished_init_container
     """The kubelet reports an init container that did its job as terminated, reason
     Completed: the timeout's diagnosis names what still waits, not that."""
     cluster = client(server, tmp_path)
-    generation = cluster.apply(manifest())["metadata"]["generation"]
+    cluster.apply(manifest())
 
     def status(name: str, state: dict[str, Any]) -> dict[str, Any]:
         return {"name": name, "state": state, "ready": False, "restartCount": 0, "image": "x"}
@@ -162,7 +162,7 @@ def test_the_timeout_names_the_waiting_container_not_the_finished_init_container
 
 def test_a_terminal_status_fails_with_its_cause(server: KubeApiServer, tmp_path: Path) -> None:
     cluster = client(server, tmp_path)
-    generation = cluster.apply(manifest())["metadata"]["generation"]
+    cluster.apply(manifest())
     message = "No runtime found to support predictor with model type: sklearn and protocol v2"
     status = {
         "observedGeneration": generation,
@@ -180,7 +180,7 @@ def test_a_terminal_status_fails_with_its_cause(server: KubeApiServer, tmp_path:
 
 def test_410_resumes_from_a_fresh_list(server: KubeApiServer, tmp_path: Path) -> None:
     cluster = client(server, tmp_path)
-    generation = cluster.apply(manifest())["metadata"]["generation"]
+    cluster.apply(manifest())
     server.put_object("pods", pod("r1"))
     found: dict[str, Any] = {}
     waiter = threading.Thread(
@@ -220,7 +220,7 @@ def test_the_deadline_holds_when_the_api_server_hangs(
     server: KubeApiServer, tmp_path: Path
 ) -> None:
     cluster = client(server, tmp_path)
-    generation = cluster.apply(manifest())["metadata"]["generation"]
+    cluster.apply(manifest())
     later(0.5, server.freeze)
     started = time.monotonic()
     with pytest.raises(ReadyTimeout, match="not ready after 3 s"):
@@ -235,7 +235,7 @@ def test_an_api_server_restart_is_ridden_out(tmp_path: Path) -> None:
     server = KubeApiServer(port=free_port())  # the same address after the restart
     server.start()
     cluster = client(server, tmp_path)
-    generation = cluster.apply(manifest())["metadata"]["generation"]
+    cluster.apply(manifest())
     found: dict[str, Any] = {}
     errors: list[BaseException] = []
 
@@ -356,7 +356,7 @@ def test_a_field_the_installed_crd_lacks_is_bad_input_at_once(
 
 def test_failing_watches_back_off(server: KubeApiServer, tmp_path: Path) -> None:
     cluster = client(server, tmp_path)
-    generation = cluster.apply(manifest())["metadata"]["generation"]
+    cluster.apply(manifest())
     # an API server in trouble: every watch fails (a list still answers)
     server.fail_next("GET", "/inferenceservices", 503, times=10_000, watch=True)
     with pytest.raises(ReadyTimeout):
