@@ -162,7 +162,7 @@ def test_the_timeout_names_the_waiting_container_not_the_finished_init_container
 
 def test_a_terminal_status_fails_with_its_cause(server: KubeApiServer, tmp_path: Path) -> None:
     cluster = client(server, tmp_path)
-    cluster.apply(manifest())
+    generation = cluster.apply(manifest())["metadata"]["generation"]
     message = "No runtime found to support predictor with model type: sklearn and protocol v2"
     status = {
         "observedGeneration": generation,
@@ -180,7 +180,7 @@ def test_a_terminal_status_fails_with_its_cause(server: KubeApiServer, tmp_path:
 
 def test_410_resumes_from_a_fresh_list(server: KubeApiServer, tmp_path: Path) -> None:
     cluster = client(server, tmp_path)
-    cluster.apply(manifest())
+    generation = cluster.apply(manifest())["metadata"]["generation"]
     server.put_object("pods", pod("r1"))
     found: dict[str, Any] = {}
     waiter = threading.Thread(
@@ -235,7 +235,7 @@ def test_an_api_server_restart_is_ridden_out(tmp_path: Path) -> None:
     server = KubeApiServer(port=free_port())  # the same address after the restart
     server.start()
     cluster = client(server, tmp_path)
-    cluster.apply(manifest())
+    generation = cluster.apply(manifest())["metadata"]["generation"]
     found: dict[str, Any] = {}
     errors: list[BaseException] = []
 
