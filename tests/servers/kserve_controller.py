@@ -1,8 +1,17 @@
 """A simulation of the KServe controller, driving InferenceServices in the Kubernetes API test
-server the way KServe does (DESIGN.md §3).
+server the way KServe does (DESIGN.md §3), including its unkind parts.
 
-On every new generation of an InferenceService it:
-1. records ``observedGeneration`` with Ready=Unknown (InProgress), as KServe does first;
+On every change of an InferenceService's spec, labels or annotations (KServe reconciles on any
+change; labels and annotations reach the pod template without a new metadata.generation) that
+changes its child — the Knative Service in Knative mode, the Deployment in Standard mode — it:
+0. first writes the child's status from *before* the change (KServe's first reconcile copies
+   it: reconcilers/knative/ksvc_reconciler.go returns the existing Service's status after its
+   Update; reconcilers/deployment/deployment_reconciler.go "Use existingDep"), kept for
+   ``stale_seconds``: Ready=True about the previous revision, if it was;
+1. records ``observedGeneration`` from the child's own counter (PropagateStatus /
+   PropagateRawStatus), which a ``drift`` switch moves ahead or behind as a KServe upgrade or an
+   HPA does, with Ready=Unknown (InProgress) — in Standard mode, while an older ReplicaSet's
+   pod serves, Ready=True on v0.14/v0.15 and v0.20+ (``kserve_version``), Unknown on v0.16–v0.19;
 2. selects the ServingRuntime from KServe's real runtime definitions in ../shared/kserve/runtimes
    (modelFormat + protocolVersion, autoSelect, priority), or fails with NoSupportingRuntime;
 3. runs the "storage initializer": reads the predictor's ServiceAccount and its Secret, and
@@ -11,7 +20,14 @@ On every new generation of an InferenceService it:
    ImagePullBackOff and no progress, like a real cluster);
 5. loads the model the way the selected runtime does, through a ``serve`` callback (the real
    local model server, in the end-to-end tests) that returns the URL it answers on;
-6. sets Ready=True with ``url`` — or a failure with ``modelStatus.lastFailureInfo``.
+6. sets Ready=True with ``url`` — or a failure with ``modelStatus.lastFailureInfo``. In Standard
+   mode the older ReplicaSets' pods are deleted only then: until that moment they serve.
+
+Pods carry the pod template's metadata as components/predictor.go builds it: the
+InferenceService's and the predictor's labels and annotations (ServiceAnnotationDisallowedList
+left out), ``serving.kserve.io/inferenceservice`` and ``component: predictor``, and in Knative
+mode ``serving.knative.dev/revision``. A change the child does not see (the same template and
+traffic) leaves the status, and its counter, as they are.
 
 Every status write records ``status.deploymentMode`` as KServe >= 0.15 does (GetDeploymentMode):
 the mode already recorded, else the ``serving.kserve.io/deploymentMode`` annotation (legacy
