@@ -4,6 +4,7 @@ after any failure a plain re-run leaves exactly the state a clean run leaves."""
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from typing import Any
 
 import requests
 from conftest import Cluster, S3Server, codeset, run_cli, step_env
+
+from kserve_predictor.readiness import ROLLOUT_ID
 
 NS = "fuseml-workloads"
 APP = "iris"
@@ -40,7 +43,7 @@ def step_waiting(api: Any, env: dict[str, str], tmp_path: Path) -> subprocess.Po
 
 def snapshot(cluster: Cluster, fuseml: Any, s3: S3Server, bucket: str) -> dict[str, Any]:
     """The state a deployment leaves, without what differs between any two runs (uids,
-    versions, timestamps, the simulated runtime's port)."""
+    versions, timestamps, the simulated runtime's port, the rollout id)."""
     api = cluster.api
     isvc = api.get_object("inferenceservices", NS, APP)  # type: ignore[attr-defined]
     secret = api.get_object("secrets", NS, f"{APP}-kserve")  # type: ignore[attr-defined]
@@ -52,10 +55,13 @@ def snapshot(cluster: Cluster, fuseml: Any, s3: S3Server, bucket: str) -> dict[s
         for o in s3.client().list_objects_v2(Bucket=bucket).get("Contents", [])
         if "/kserve/" in o["Key"]
     )
+    spec = copy.deepcopy(isvc["spec"])
+    notes = spec["predictor"]["annotations"]
+    notes[ROLLOUT_ID] = "<unique>" if notes.get(ROLLOUT_ID) else None  # new on each rollout
     return {
         "isvc": {
             "labels": isvc["metadata"]["labels"],
-            "spec": isvc["spec"],
+            "spec": spec,
             "ready": isvc["status"]["conditions"][-1],
         },
         "secret": {
