@@ -299,6 +299,7 @@ def _check_compatibility(
     the runtimes looked at too (None: the cluster has no ServingRuntime API)."""
     from .compatibility import INCOMPATIBLE, WARNING
     from .runtime_selection import ServingRuntime, default_runtimes
+    from .serving_options import asks_probabilities
 
     objects, unreadable = cluster.list_runtimes(settings.namespace)
     runtimes = [ServingRuntime.from_object(o) for o in objects]
@@ -319,6 +320,7 @@ def _check_compatibility(
         runtimes,
         source,
         settings.runtime_libraries,
+        asks_probabilities(settings.options),
     )
     known = None if source == "unknown" else runtimes
     verdict = detection.compatibility
