@@ -28,10 +28,22 @@ PICKLE_HEAD_BYTES = 1024 * 1024
 _XGBOOST_TAIL_BYTES = 8192
 _XGBOOST_OBJECTIVE = re.compile(rb"(reg|binary|multi|rank|count|survival):[a-z_]+")
 # What a pickle's imports say, as markers the rules read. "cloudpickle": the pickle rebuilds a
-# class or function by value (cloudpickle's _make_skeleton_class, _make_function, _builtin_type
-# 'CodeType', ... : code objects bound to one Python minor, and cloudpickle needed to load);
+# class or function by value, through one of cloudpickle's rebuilders below (code objects bound
+# to one Python minor, and cloudpickle needed to load). Other cloudpickle imports are not: e.g.
+# _builtin_type rebuilds types such as typing's aliases for a by-reference class's type hints.
 # "LogisticRegression": it holds a scikit-learn LogisticRegression.
 BY_VALUE, LOGISTIC_REGRESSION = "cloudpickle", "LogisticRegression"
+_BY_VALUE_REBUILDERS = frozenset(
+    {
+        "_make_skeleton_class",  # cloudpickle >= 1.5: a class by value
+        "_make_skeleton_enum",
+        "_class_setstate",
+        "_make_function",  # cloudpickle >= 2: a function (or method) by value
+        "_function_setstate",
+        "_make_skel_func",  # cloudpickle < 2
+        "_fill_function",
+    }
+)
 PYTHON_MODEL_LOADER = "mlflow.pyfunc.model"
 
 
@@ -185,7 +197,8 @@ def markers_of(imports: frozenset[tuple[str, str]]) -> frozenset[str]:
     """The markers the rules read, from a pickle's imports."""
     markers = set()
     for module, name in imports:
-        if module == "cloudpickle" or module.startswith("cloudpickle."):
+        cloudpickle = module == "cloudpickle" or module.startswith("cloudpickle.")
+        if cloudpickle and name in _BY_VALUE_REBUILDERS:
             markers.add(BY_VALUE)
         if name == LOGISTIC_REGRESSION and module.startswith("sklearn."):
             markers.add(LOGISTIC_REGRESSION)
