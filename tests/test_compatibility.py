@@ -133,6 +133,10 @@ def test_on_mlserver_the_logistic_regression_verdict_follows_the_models_predict_
     proba = logged("predict_proba")
     v = verdict("mlflow", proba, needs(proba, pickle_refs=lr))
     assert v.status == INCOMPATIBLE and "pyfunc_predict_fn" in v.problems[0]
+    # PREDICT_PROBA is sklearnserver's switch: MLServer ignores it and answers predict.
+    info = logged(None)
+    ignored = verdict("mlflow", info, needs(info, pickle_refs=lr), proba=True)
+    assert ignored.status == INCOMPATIBLE and "only kserve-sklearnserver" in ignored.problems[0]
 
 
 def test_sklearn_same_minor_is_ok_and_17_is_a_warning() -> None:

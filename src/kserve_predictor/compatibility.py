@@ -482,6 +482,21 @@ def tensorflow_on_triton(ctx: Context) -> list[Finding]:
     ]
 
 
+def probabilities_elsewhere(ctx: Context) -> list[Finding]:
+    """PREDICT_PROBA is kserve-sklearnserver's switch alone: another runtime ignores it and
+    answers what it always calls (SERVER_CALLS), not the probabilities the user asked for."""
+    if not ctx.predict_proba or ctx.engine == "sklearn":
+        return []
+    return [
+        Finding(
+            INCOMPATIBLE,
+            f"PREDICT_PROBA=true (--overlay) asks for probabilities, which only "
+            f"kserve-sklearnserver reads; {ctx.image} ignores it and answers "
+            f"{SERVER_CALLS.get(ctx.engine, 'what its server calls')}",
+        )
+    ]
+
+
 # The library MLflow's flavor loader imports, for each model format.
 _FLAVOR_LIBRARY = {
     SKLEARN: "scikit-learn",
@@ -511,6 +526,7 @@ def mlflow_flavor_library(ctx: Context) -> list[Finding]:
 
 
 RULES: tuple[Rule, ...] = (
+    probabilities_elsewhere,
     mlflow_flavor_library,
     xgboost_base_score,
     sklearn_versions,
