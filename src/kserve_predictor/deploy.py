@@ -317,6 +317,7 @@ def _check_compatibility(
     ServingRuntime API)."""
     from .compatibility import INCOMPATIBLE, WARNING
     from .runtime_selection import ServingRuntime, default_runtimes
+    from .serving_options import asks_probabilities
 
     objects, unreadable = listed
     runtimes = [ServingRuntime.from_object(o) for o in objects]
@@ -337,6 +338,7 @@ def _check_compatibility(
         runtimes,
         source,
         settings.runtime_libraries,
+        asks_probabilities(settings.options),
     )
     known = None if source == "unknown" else runtimes
     verdict = detection.compatibility
