@@ -411,6 +411,7 @@ def _fuseml_client(settings: DeploySettings) -> Any:
         settings.fuseml_url,
         verify_tls=settings.fuseml_verify_tls,
         retry=RetryPolicy(seconds=settings.retry_seconds),
+        source=settings.fuseml_source,
     )
 
 
