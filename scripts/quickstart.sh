@@ -20,3 +20,4 @@ print(json.dumps(json.load(urllib.request.urlopen(request, timeout=30))))
 PY
 echo
 echo "The server keeps running: 'kserve-predictor status iris' shows it, 'kserve-predictor delete iris' stops it (.venv/bin/ on PATH)."
+echo "The same model deploys to stock KServe (kserve-sklearnserver, verdict warning: it calls predict, which answers right): kserve-predictor deploy --model <its S3 URL> --app-name iris"

@@ -4,7 +4,8 @@
 
 Kept apart from modelzoo.py so that adding one does not rebuild the main zoo. Each is a case the
 compatibility check must judge: an XGBoost >= 3.1 regression Booster, a pipeline with code_paths,
-a by-value cloudpickle class, ONNX files with IR versions 9 and 10, a LightGBM Booster.
+a by-value cloudpickle class, ONNX files with IR versions 9 and 10, a LightGBM Booster, a pyfunc
+whose loader_module ships nowhere, and a pyfunc whose class comes from a module (by reference).
 """
 
 from __future__ import annotations
@@ -122,6 +123,32 @@ def lightgbm_booster(path: Path) -> None:
     mlflow.lightgbm.save_model(booster, path)
 
 
+def pyfunc_private_loader(path: Path) -> None:
+    import mlflow.pyfunc
+
+    blob = path.with_name("acme-private-blob.bin")
+    blob.write_bytes(b"\x00acme private format\x00")
+    mlflow.pyfunc.save_model(
+        path,
+        loader_module="acme_private.loader",  # in no package and not in code/
+        data_path=str(blob),
+        pip_requirements=["mlflow"],
+    )
+    blob.unlink()
+
+
+def pyfunc_by_reference(path: Path) -> None:
+    import mlflow.pyfunc
+    from compat_pyfunc import Constant
+
+    mlflow.pyfunc.save_model(
+        path,
+        python_model=Constant("cloudpickle"),  # the word as data, not as an import
+        code_paths=[str(Path(__file__).with_name("compat_pyfunc.py"))],
+        pip_requirements=["mlflow", "cloudpickle"],
+    )
+
+
 MAKERS = {
     f.__name__: f
     for f in (
@@ -132,6 +159,8 @@ MAKERS = {
         onnx_ir9,
         onnx_ir10,
         lightgbm_booster,
+        pyfunc_private_loader,
+        pyfunc_by_reference,
     )
 }
 

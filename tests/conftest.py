@@ -43,16 +43,17 @@ def hermetic_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     user = tmp_path_factory.mktemp("home")
     isolated = {
         "KSERVE_PREDICTOR_HOME": str(home),
-        # No cluster unless a test names one: never the user's ~/.kube/config.
-        "KUBECONFIG": str(home / "no-kubeconfig"),
         # What the libraries write to ~ (Keras, matplotlib, MLflow's telemetry) goes here.
         "HOME": str(user),
         "XDG_CONFIG_HOME": str(user / ".config"),
         "XDG_CACHE_HOME": str(user / ".cache"),
         "MLFLOW_DISABLE_TELEMETRY": "true",
     }
-    previous = {key: os.environ.get(key) for key in isolated}
+    # No cluster unless a test names one: KUBECONFIG unset and ~/.kube/config absent (HOME is
+    # the session's), so commands find no Kubernetes configuration, never the user's.
+    previous = {key: os.environ.get(key) for key in [*isolated, "KUBECONFIG"]}
     os.environ.update(isolated)
+    os.environ.pop("KUBECONFIG", None)
     yield home
     for key, value in previous.items():
         if value is None:

@@ -177,7 +177,7 @@ CASES = [
     Case(
         "s3-endpoint-unreachable",
         1,
-        "is unreachable",
+        "nothing answers at S3 endpoint http://127.0.0.1:",
         {"MLFLOW_S3_ENDPOINT_URL": "http://127.0.0.1:{free_port}"},
     ),
     Case("fuseml-url-not-a-url", 2, "is not an http(s) URL", {"FUSEML_SERVER_URL": "fuseml-core"}),
@@ -187,12 +187,19 @@ CASES = [
         "FuseML server at http://127.0.0.1:",
         {"FUSEML_SERVER_URL": "http://127.0.0.1:{free_port}"},
     ),
-    Case("k8s-unreachable", 1, "Kubernetes API at", setup="k8s-unreachable"),
+    Case("k8s-unreachable", 1, "nothing answers at the Kubernetes API", setup="k8s-unreachable"),
     Case(
         "k8s-no-config",
         2,
-        "no usable Kubernetes configuration",
+        "kubeconfig /nonexistent/kubeconfig (KUBECONFIG) does not exist",
         {"KUBECONFIG": "/nonexistent/kubeconfig"},
+    ),
+    Case(
+        "fuseml-unset-default",
+        1,
+        "FuseML server at http://fuseml-core.fuseml-core.svc.cluster.local:80 (from the default "
+        "address; FUSEML_SERVER_URL is unset): host name not resolved",
+        setup="fuseml-unset",
     ),
     Case(
         "namespace-missing",
@@ -272,6 +279,8 @@ def test_bad_input(
             )
         )  # type: ignore[attr-defined]
         env["KUBECONFIG"] = str(kubeconfig)
+    elif case.setup == "fuseml-unset":
+        del env["FUSEML_SERVER_URL"]
     elif case.setup == "forbid-isvc":
         cluster.api.forbidden.add(("patch", "inferenceservices"))  # type: ignore[attr-defined]
     elif case.setup == "forbid-secrets":

@@ -45,12 +45,16 @@ def onnx():  # type: ignore[no-untyped-def]
     return model("onnx", {"data": "model.onnx", "onnx_version": "1.23.2"}, ["model.onnx"])
 
 
-def verdict(engine: str, info, needs: ModelNeeds, version=None, declared=None):  # type: ignore[no-untyped-def]
+def verdict(engine: str, info, needs: ModelNeeds, version=None, declared=None, proba=False):  # type: ignore[no-untyped-def]
     from kserve_predictor.engines import ENGINES
+    from kserve_predictor.runtime.manifest import serving_runtime
+    from kserve_predictor.runtime_selection import ServingRuntime
 
     e = ENGINES[engine]
-    selection = select(list(default_runtimes()), e.model_format, e.protocol, version)
-    return check(engine, info, needs, selection, version, bool(version), declared)
+    runtimes = [*default_runtimes(), ServingRuntime.from_object(serving_runtime())]
+    selection = select(runtimes, e.model_format, e.protocol, version, explicit=e.explicit_runtime)
+    asked = {"predict_proba": True} if proba else {}
+    return check(engine, info, needs, selection, version, bool(version), declared, **asked)
 
 
 def needs(info, **extra):  # type: ignore[no-untyped-def]
@@ -93,14 +97,46 @@ def test_xgboost_rule_applies_on_mlserver_too() -> None:
 # --- scikit-learn ------------------------------------------------------------------------------
 
 
-def test_sklearn_18_logistic_regression_is_incompatible_and_others_warn() -> None:
+def test_sklearn_18_logistic_regression_warns_where_the_server_calls_predict() -> None:
+    # kserve/sklearnserver calls predict unless PREDICT_PROBA=true; a 1.9 LogisticRegression
+    # answers predict correctly on 1.5.2 and fails only in predict_proba.
     info = sklearn("1.9.1")
-    lr = verdict("sklearn", info, needs(info, pickle_refs=frozenset({"LogisticRegression"})))
-    assert lr.status == INCOMPATIBLE and "predict_proba" in lr.problems[0]
+    lr_needs = needs(info, pickle_refs=frozenset({"LogisticRegression"}))
+    lr = verdict("sklearn", info, lr_needs)
+    assert lr.status == WARNING, lr
+    assert "calls predict," in lr.problems[0] and "PREDICT_PROBA=true" in lr.problems[0]
+    asked = verdict("sklearn", info, lr_needs, proba=True)
+    assert asked.status == INCOMPATIBLE and "calls predict_proba" in asked.problems[0]
     tree = verdict("sklearn", info, needs(info, pickle_refs=frozenset()))
     assert tree.status == WARNING and "InconsistentVersionWarning" in tree.problems[0]
-    unread = verdict("sklearn", info, needs(info))  # too large to scan: assume the worst
-    assert unread.status == INCOMPATIBLE and "possibly" in unread.problems[0]
+    tree_asked = verdict("sklearn", info, needs(info, pickle_refs=frozenset()), proba=True)
+    assert tree_asked.status == WARNING
+    unread = verdict("sklearn", info, needs(info))  # too large to scan: say what is unknown
+    assert unread.status == WARNING and "possibly" in unread.problems[0]
+    assert verdict("sklearn", info, needs(info), proba=True).status == INCOMPATIBLE
+
+
+def test_on_mlserver_the_logistic_regression_verdict_follows_the_models_predict_fn() -> None:
+    # MLServer's mlflow runtime calls the pyfunc, which calls MLmodel's python_function.predict_fn.
+    def logged(predict_fn: str | None):  # type: ignore[no-untyped-def]
+        pyfunc = {"loader_module": "mlflow.sklearn", "python_version": "3.10.12"}
+        if predict_fn:
+            pyfunc["predict_fn"] = predict_fn
+        conf = {"pickled_model": "model.pkl", "sklearn_version": "1.9.1"}
+        conf["serialization_format"] = "cloudpickle"
+        return model("sklearn", conf, ["model.pkl"], pyfunc)
+
+    lr = frozenset({"LogisticRegression"})
+    for predict_fn in (None, "predict"):
+        info = logged(predict_fn)
+        assert verdict("mlflow", info, needs(info, pickle_refs=lr)).status == WARNING
+    proba = logged("predict_proba")
+    v = verdict("mlflow", proba, needs(proba, pickle_refs=lr))
+    assert v.status == INCOMPATIBLE and "pyfunc_predict_fn" in v.problems[0]
+    # PREDICT_PROBA is sklearnserver's switch: MLServer ignores it and answers predict.
+    info = logged(None)
+    ignored = verdict("mlflow", info, needs(info, pickle_refs=lr), proba=True)
+    assert ignored.status == INCOMPATIBLE and "only kserve-sklearnserver" in ignored.problems[0]
 
 
 def test_sklearn_same_minor_is_ok_and_17_is_a_warning() -> None:
@@ -109,6 +145,7 @@ def test_sklearn_same_minor_is_ok_and_17_is_a_warning() -> None:
     older = sklearn("1.7.2")
     lr = needs(older, pickle_refs=frozenset({"LogisticRegression"}))
     assert verdict("sklearn", older, lr).status == WARNING
+    assert verdict("sklearn", older, lr, proba=True).status == WARNING
 
 
 def test_sklearn_code_paths_and_by_value_pickles_cannot_reach_sklearnserver() -> None:
@@ -159,10 +196,38 @@ def pyfunc(reqs: str = "mlflow==3.17.2\ncloudpickle==3.1.3", code: bool = False)
 
 def test_pyfunc_pickled_by_value_under_another_python_is_incompatible() -> None:
     info = pyfunc()
-    v = verdict("mlflow", info, needs(info))
+    v = verdict("mlflow", info, needs(info, pickle_refs=frozenset({"cloudpickle"})))
     assert v.status == INCOMPATIBLE and "Python 3.11.7" in v.problems[0]
+    assert "pickled by value" in v.problems[0]
     with_code = pyfunc(code=True)
-    assert verdict("mlflow", with_code, needs(with_code)).status == WARNING
+    by_reference = verdict("mlflow", with_code, needs(with_code, pickle_refs=frozenset()))
+    assert by_reference.status == OK, by_reference  # a class from a module loads anywhere
+    unread = verdict("mlflow", info, needs(info))  # not read whole: unknown, not "by value"
+    assert unread.status == WARNING and "not read whole" in unread.problems[0]
+
+
+def private_loader(reqs: str = "mlflow==3.17.2", files: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    conf = {"loader_module": "acme_private.loader", "data": "data", "python_version": "3.11.7"}
+    meta = {"flavors": {"python_function": conf}}
+    return describe_model("s3://b/m", yaml.safe_dump(meta), ["MLmodel", "data", *files], reqs)
+
+
+def test_a_pyfunc_loader_module_in_no_runtime_is_incompatible_naming_it() -> None:
+    info = private_loader()
+    v = verdict("mlflow", info, needs(info))
+    assert v.status == INCOMPATIBLE, v
+    assert any("acme_private.loader" in p for p in v.problems), v.problems
+    assert not any("by value" in p for p in v.problems), v.problems  # no pickle said so
+    own = verdict("pyfunc", info, needs(info))
+    assert own.status == INCOMPATIBLE and "acme_private.loader" in own.problems[0]
+    # In the model's requirements: the project's runtime installs it; MLServer still cannot.
+    required = private_loader("mlflow==3.17.2\nacme-private==1.0")
+    assert verdict("pyfunc", required, needs(required)).status == OK
+    assert verdict("mlflow", required, needs(required)).status == INCOMPATIBLE
+    # Shipped in code/ (code_paths): importable everywhere.
+    shipped = private_loader(files=("code/acme_private/__init__.py", "code/acme_private/loader.py"))
+    assert not any("acme_private" in p for p in verdict("mlflow", shipped, needs(shipped)).problems)
+    assert verdict("pyfunc", shipped, needs(shipped)).status == OK
 
 
 def test_pyfunc_requirements_missing_from_the_image_are_incompatible() -> None:
@@ -301,9 +366,27 @@ def test_xgboost_objective_is_read_from_the_file_tail() -> None:
     assert xgboost_objective(b"nothing here") is None
 
 
-def test_pickle_references_are_a_byte_search() -> None:
+def test_pickle_references_are_read_from_the_opcodes() -> None:
+    import pickle
+
+    import cloudpickle
+    from sklearn.tree import DecisionTreeClassifier
+
     data = b"\x80\x05\x95..\x8c\x1esklearn.linear_model._logistic\x94\x8c\x12LogisticRegression"
-    assert pickle_references(data) == frozenset({"LogisticRegression"})
+    assert pickle_references(data) == frozenset()  # a byte pattern, not a valid opcode stream
+    from sklearn.linear_model import LogisticRegression
+
+    for protocol in (2, 4, 5):  # GLOBAL, and STACK_GLOBAL with memoized strings
+        lr = pickle.dumps(LogisticRegression(), protocol=protocol)
+        assert pickle_references(lr) == frozenset({"LogisticRegression"})
+    tree = DecisionTreeClassifier()
+    tree.note = "cloudpickle LogisticRegression"  # type: ignore[attr-defined]  # mere data
+    assert pickle_references(cloudpickle.dumps(tree)) == frozenset()
+
+    class Local:  # defined in a function: cloudpickle stores it by value
+        pass
+
+    assert pickle_references(cloudpickle.dumps(Local())) == frozenset({"cloudpickle"})
 
 
 def test_requirements_and_python_env_give_versions() -> None:
@@ -327,3 +410,44 @@ def test_read_needs_reads_headers_without_loading(zoo: Path) -> None:
     needs_of_lr = read_needs(location, read_model(location))
     assert needs_of_lr.pickle_refs == frozenset({"LogisticRegression"})
     assert needs_of_lr.version("scikit-learn") and needs_of_lr.version("python")
+    # A pyfunc's python_model pickle is read too: RowSum comes from a module (by reference).
+    location = resolve(str(zoo / "pyfunc"), S3Settings())
+    assert read_needs(location, read_model(location)).pickle_refs == frozenset()
+
+
+# --- asking for probabilities ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("style", ["model", "legacy"])
+def test_the_product_never_turns_predict_proba_on_and_reads_the_users_overlay(style: str) -> None:
+    from kserve_predictor import manifests
+    from kserve_predictor.engines import ENGINES
+    from kserve_predictor.serving_options import PREDICT_PROBA_ENV, asks_probabilities, parse
+
+    def written(options):  # type: ignore[no-untyped-def]
+        spec = manifests.ServiceSpec("iris", "ns", ENGINES["sklearn"], "s3://b/m/", style=style)
+        spec = manifests.ServiceSpec(**{**spec.__dict__, "options": options})
+        return manifests.inference_service(spec)
+
+    plain = parse({})
+    assert PREDICT_PROBA_ENV not in str(written(plain)) and not asks_probabilities(plain)
+    field = "model" if style == "model" else "sklearn"
+    overlay = {
+        "spec": {"predictor": {field: {"env": [{"name": "PREDICT_PROBA", "value": "True"}]}}}
+    }
+    asked = parse({"overlay": yaml.safe_dump(overlay)})
+    assert asks_probabilities(asked)
+    env = written(asked)["spec"]["predictor"][field]["env"]
+    assert {"name": "PREDICT_PROBA", "value": "True"} in env  # what the server reads
+    off = {"spec": {"predictor": {field: {"env": [{"name": "PREDICT_PROBA", "value": "false"}]}}}}
+    assert not asks_probabilities(parse({"overlay": yaml.safe_dump(off)}))
+
+
+def test_detect_judges_the_quickstart_model_on_what_was_asked(zoo: Path) -> None:
+    from kserve_predictor.detect import detect
+
+    location = resolve(str(zoo / "sklearn_pickle"), S3Settings())  # examples/train_iris.py's model
+    default = detect(location, "sklearn").compatibility
+    assert default is not None and default.status == WARNING, default
+    asked = detect(location, "sklearn", predict_proba=True).compatibility
+    assert asked is not None and asked.status == INCOMPATIBLE, asked

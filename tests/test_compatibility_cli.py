@@ -13,6 +13,10 @@ from conftest import Cluster, S3Server, run_cli, seed_simulated_runtimes
 from kserve_predictor.step import settings_from_env
 
 NS = "default"
+# What a user writes to have kserve-sklearnserver answer predict_proba (its PREDICT_PROBA switch).
+ASK_PROBABILITIES = yaml.safe_dump(
+    {"spec": {"predictor": {"model": {"env": [{"name": "PREDICT_PROBA", "value": "true"}]}}}}
+)
 
 
 def env_for(s3: S3Server, cluster: Cluster, **extra: str) -> dict[str, str]:
@@ -42,12 +46,15 @@ def test_detect_shows_the_runtime_image_and_verdict(zoo: Path) -> None:
     assert set(compatibility) == {"runtime", "image", "status", "problems", "runtime_version"}
     assert compatibility["runtime"] == "kserve-sklearnserver"
     assert compatibility["image"] == "kserve/sklearnserver:v0.20.0"
-    assert compatibility["status"] == "incompatible" and data["runtime_source"] == "defaults"
+    # The quickstart's LogisticRegression from scikit-learn 1.9: the server calls predict, which
+    # answers right on 1.5.2; only predict_proba (PREDICT_PROBA=true) would fail.
+    assert compatibility["status"] == "warning" and data["runtime_source"] == "defaults"
     assert "scikit-learn 1.5.2" in compatibility["problems"][0]
+    assert "PREDICT_PROBA=true" in compatibility["problems"][0]
     human = run_cli("detect", str(zoo / "sklearn_pickle"))
     assert "runtime:          kserve-sklearnserver (kserve/sklearnserver:v0.20.0" in human.stdout
     assert "KServe's v0.20.0 default runtimes" in human.stdout
-    assert "compatibility:    incompatible" in human.stdout
+    assert "compatibility:    warning" in human.stdout
 
 
 def test_declared_runtime_libraries_change_the_verdict(zoo: Path) -> None:
@@ -67,23 +74,40 @@ def test_declared_runtime_libraries_change_the_verdict(zoo: Path) -> None:
     assert bad.code == 2 and "NAME==VERSION" in bad.stderr
 
 
+def test_the_quickstart_model_deploys_to_stock_kserve_with_a_warning(
+    s3: S3Server, s3_model, cluster: Cluster
+) -> None:
+    stock_runtimes(cluster)
+    done = run_cli(
+        "deploy", "--model", s3_model("sklearn_pickle"), "--app-name", "iris", "--dry-run",
+        env=env_for(s3, cluster),
+    )  # fmt: skip
+    assert done.code == 0, done.stderr
+    assert "compatibility warning on kserve/sklearnserver:v0.20.0" in done.stderr
+    docs = [d for d in yaml.safe_load_all(done.stdout) if d]
+    predictor = docs[-1]["spec"]["predictor"]["model"]
+    assert predictor["modelFormat"]["name"] == "sklearn"
+    assert "PREDICT_PROBA" not in str(predictor.get("env"))  # the product leaves it off
+
+
 def test_incompatible_stops_before_any_write(
     s3: S3Server, s3_model, cluster: Cluster, bucket: str
 ) -> None:
     stock_runtimes(cluster)
     done = run_cli(
         "deploy", "--model", s3_model("sklearn_pickle"), "--app-name", "iris",
-        env=env_for(s3, cluster),
+        "--overlay", ASK_PROBABILITIES, env=env_for(s3, cluster),
     )  # fmt: skip
     assert done.code == 2, done.stderr
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("error: kserve-sklearnserver (kserve/sklearnserver:v0.20.0)")
     assert "scikit-learn 1.9.1" in line and "scikit-learn 1.5.2" in line
+    assert "calls predict_proba (PREDICT_PROBA=true" in line
     assert "--allow-incompatible" in line and "Traceback" not in done.stderr
     nothing_written(cluster, s3, bucket)
     dry = run_cli(
         "deploy", "--model", s3_model("sklearn_pickle"), "--app-name", "iris", "--dry-run",
-        env=env_for(s3, cluster),
+        "--overlay", ASK_PROBABILITIES, env=env_for(s3, cluster),
     )  # fmt: skip
     assert dry.code == 2 and "predict_proba" in dry.stderr
 
@@ -94,7 +118,7 @@ def test_allow_incompatible_deploys_with_a_warning_and_annotations(
     stock_runtimes(cluster)
     done = run_cli(
         "deploy", "--model", s3_model("sklearn_pickle"), "--app-name", "iris",
-        "--allow-incompatible", "--no-smoke-test",
+        "--allow-incompatible", "--no-smoke-test", "--overlay", ASK_PROBABILITIES,
         env=env_for(s3, cluster),
     )  # fmt: skip
     assert done.code == 0, done.stderr

@@ -157,7 +157,7 @@ def test_another_workflow_is_named_as_the_owner(s3: S3Server, s3_model, cluster:
         (["--runtime-version", "a b"], {}, "cannot be an image tag"),
         (["--predictor", "tensorflow"], {}, "predictor 'tensorflow' cannot serve"),
         (["-n", "nowhere"], {}, "namespace 'nowhere' does not exist"),
-        (["--workflow", "wf"], {"FUSEML_SERVER_URL": "http://127.0.0.1:{port}"}, "unreachable"),
+        (["--workflow", "wf"], {"FUSEML_SERVER_URL": "http://127.0.0.1:{port}"}, "nothing answers"),
     ],
 )
 def test_bad_input_leaves_nothing_behind(

@@ -189,12 +189,45 @@ def test_run_local_serves_on_the_port_asked_and_stops(zoo: Path, tmp_path: Path)
             timeout=30,
         )
         assert answer.status_code == 200 and answer.json()["predictions"] == [0], answer.text
+        # `predict` finds the run-local deployment by its name (no cluster is configured).
+        rows = tmp_path / "rows.json"
+        rows.write_text(json.dumps(ROWS))
+        out = tmp_path / "predictions.json"
+        predicted = mlflow_cli(
+            "predict", "-t", "kserve", "--name", "iris-local", "--input-path", str(rows),
+            "--output-path", str(out), env=home,
+        )  # fmt: skip
+        assert predicted.code == 0, predicted.stderr
+        assert json.loads(out.read_text()) == {"predictions": [0, 2]}
     finally:
         stopped = run_cli("delete", "iris-local", "--target", "local", env=home)
     assert stopped.code == 0, stopped.stderr
     assert servers_named("iris-local") == []
     bad = mlflow_cli("run-local", "-t", "kserve", "--name", "x", "-m", str(zoo / "onnx"), "-C", "port=http", env=home)  # fmt: skip
     assert "config key port='http' is not a port number" in one_line_error(bad)
+
+
+def test_create_with_a_local_model_says_why_kserve_cannot_use_it(zoo: Path, tmp_path: Path) -> None:
+    """Checked before the cluster: with no readable kubeconfig the model is still the error."""
+    env = {"KUBECONFIG": str(tmp_path / "absent")}
+    for command in ("create", "update"):
+        done = mlflow_cli(command, "-t", "kserve", "--name", "iris", "-m", str(zoo / "sklearn_pickle"), env=env)  # fmt: skip
+        error = one_line_error(done)
+        assert "is not in S3, which KServe's storage initializer needs" in error
+        assert "mlflow deployments run-local -t kserve" in error and done.code == 2
+    # A mistyped context in the target URI is named as such, with the kubeconfig's contexts.
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\n"
+        "contexts: [{name: test, context: {cluster: c}}]\ncurrent-context: test\n"
+    )
+    typo = mlflow_cli(
+        "get", "-t", "kserve:/tset", "--name", "iris", env={"KUBECONFIG": str(config)}
+    )
+    assert (
+        f"context 'tset' of the target URI kserve:/tset is not in kubeconfig {config} (KUBECONFIG); "
+        "choose one of its contexts: test"
+    ) in one_line_error(typo)
 
 
 def test_serving_options_are_config_keys(s3: S3Server, cluster: Cluster, s3_model) -> None:  # type: ignore[no-untyped-def]

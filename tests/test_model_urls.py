@@ -68,9 +68,9 @@ def test_unreachable_endpoint_is_an_external_error(monkeypatch: pytest.MonkeyPat
     settings = S3Settings.from_env()
     store = resolve("s3://bucket/model", settings).store
     started = time.monotonic()
-    with pytest.raises(StoreError, match="unreachable"):
+    with pytest.raises(StoreError, match=r"nothing answers at S3 endpoint .* connection refused"):
         store.list_objects("model/")
-    assert time.monotonic() - started < 5  # retried for 1 s, not the default 60
+    assert time.monotonic() - started < 5  # a hang guard: a refused first contact is not retried
 
 
 def test_endpoint_scheme_decides_tls() -> None:

@@ -197,13 +197,13 @@ def test_a_name_both_local_and_on_kserve_must_be_chosen(
 
 def test_delete_is_idempotent_with_and_without_a_cluster(cluster: Cluster) -> None:
     with_cluster = {"KUBECONFIG": str(cluster.kubeconfig)}
-    for env in ({}, with_cluster):  # the session's KUBECONFIG names no file: no cluster
+    for env in ({}, with_cluster):  # the session has no Kubernetes configuration: no cluster
         for target in ("auto", "local"):
             done = run_cli("delete", "ghost", "--target", target, env=env)
             assert done.code == 0 and "nothing named ghost to delete" in done.stdout, done.stderr
     on_kserve = run_cli("delete", "ghost", "--target", "kserve", env=with_cluster)
     assert on_kserve.code == 0 and "nothing named ghost to delete" in on_kserve.stdout
     no_cluster = run_cli("delete", "ghost", "--target", "kserve")
-    assert no_cluster.code == 2 and "no usable Kubernetes configuration" in no_cluster.stderr
+    assert no_cluster.code == 2 and "no Kubernetes configuration" in no_cluster.stderr
     missing = run_cli("status", "ghost", env=with_cluster)
     assert missing.code == 2 and "no InferenceService default/ghost and no local" in missing.stderr

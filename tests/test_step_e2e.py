@@ -268,3 +268,27 @@ def test_legacy_spec_style_on_a_cluster_without_serving_runtimes(
             )  # rewritten by the webhook
     finally:
         runtimes.close()
+
+
+def test_outside_fuseml_an_empty_fuseml_server_url_skips_the_registration(
+    s3: S3Server, s3_model, cluster: Cluster, fuseml, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Plain Tekton or Argo: no FuseML server and no FuseML workflow; the step deploys and
+    outputs the URL, and says once that it registers nothing."""
+    results = tmp_path / "results"
+    env = step_env(
+        s3, cluster, fuseml, s3_model("sklearn_pickle"), results,
+        FUSEML_SERVER_URL="", FUSEML_APP_NAME="iris-plain",
+    )  # fmt: skip
+    del env["FUSEML_ENV_WORKFLOW_NAME"]  # set by FuseML only
+    done = run_cli("run", env=env, cwd=tmp_path)
+    assert done.code == 0, done.stderr
+    assert (results / "prediction-url").read_text() == done.stdout.strip()
+    assert done.stdout.strip().endswith("/v1/models/iris-plain:predict")
+    skipped = [line for line in done.stderr.splitlines() if "FUSEML_SERVER_URL" in line]
+    assert skipped == [
+        "INFO kserve_predictor.step: FUSEML_SERVER_URL is empty: not registering the service "
+        "with FuseML"
+    ], done.stderr
+    assert fuseml.applications == {} and fuseml.requests_log == []
+    assert cluster.api.get_object("inferenceservices", NAMESPACE, "iris-plain") is not None  # type: ignore[attr-defined]

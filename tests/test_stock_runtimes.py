@@ -3,14 +3,17 @@
 scripts/runtime-envs.sh builds .runtime-envs/<runtime> with the versions KServe's default images
 ship (sklearnserver: scikit-learn 1.5.2; xgbserver: xgboost 2.1.4; lgbserver: lightgbm 4.6.0;
 Triton 23.05: onnxruntime 1.15; Triton 24.05: onnxruntime 1.18). Each model is converted by the
-product, loaded there the way the runtime loads it, and compared with mlflow.pyfunc in this
-(training) environment: every ok/adjusted verdict must load and answer equal predictions, every
-incompatible one must fail or answer differently.
+product, loaded there and called exactly as the runtime's model class does (tests/
+stock_runtime_loader.py repeats each server's calls, citing its file), and compared with MLflow in
+this (training) environment: every ok/adjusted/warning verdict must load and answer equal
+predictions, every incompatible one must fail or answer differently. The sklearn server's one
+setting, PREDICT_PROBA, is tried both ways: the verdict follows what the user asked.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -59,11 +62,14 @@ def runtime_envs() -> Path:
 @pytest.fixture(scope="session")
 def compat_zoo() -> Path:
     """tests/compat_zoo.py's models."""
-    return cached_models("compat_zoo.py", [TESTS / "compat_code.py"], prefix="compat-")
+    return cached_models(
+        "compat_zoo.py", [TESTS / "compat_code.py", TESTS / "compat_pyfunc.py"], prefix="compat-"
+    )
 
 
-def reference(model: Path, fmt: str) -> dict[str, Any]:
-    """What the model answers in the training environment, through MLflow."""
+def reference(model: Path, fmt: str, proba: bool) -> dict[str, Any]:
+    """What the model answers in the training environment, through MLflow, for the call the
+    server makes: predict (mlflow.pyfunc), or predict_proba when PREDICT_PROBA is asked."""
     import mlflow.pyfunc
     import pandas as pd
 
@@ -71,18 +77,20 @@ def reference(model: Path, fmt: str) -> dict[str, Any]:
     if fmt == "onnx":
         out = mlflow.pyfunc.load_model(str(model)).predict({"X": np.array(ROWS, np.float32)})
         return {k: np.asarray(v).tolist() for k, v in out.items()}
-    answers = {"predict": np.asarray(mlflow.pyfunc.load_model(str(model)).predict(rows)).tolist()}
-    if fmt == "sklearn":
+    if proba:
         import mlflow.sklearn
 
-        answers["predict_proba"] = (
-            mlflow.sklearn.load_model(str(model)).predict_proba(rows).tolist()
-        )
-    return answers
+        return {"predict_proba": mlflow.sklearn.load_model(str(model)).predict_proba(rows).tolist()}
+    return {"predict": np.asarray(mlflow.pyfunc.load_model(str(model)).predict(rows)).tolist()}
 
 
-def in_runtime(envs: Path, image: str, engine: str, folder: Path) -> dict[str, Any]:
+def in_runtime(
+    envs: Path, image: str, engine: str, folder: Path, proba: bool = False
+) -> dict[str, Any]:
     env = ENV_OF_IMAGE[split_image(image)]
+    environ = {k: v for k, v in os.environ.items() if k != "PREDICT_PROBA"}
+    if proba:
+        environ["PREDICT_PROBA"] = "true"  # what an --overlay asking for probabilities sets
     done = subprocess.run(
         [
             str(envs / env / "bin" / "python"),
@@ -95,6 +103,7 @@ def in_runtime(envs: Path, image: str, engine: str, folder: Path) -> dict[str, A
         text=True,
         timeout=120,
         cwd=folder,  # with -I: the model code is importable only if the layout carries it
+        env=environ,
     )
     assert done.returncode == 0, done.stderr
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -113,27 +122,32 @@ def answers_equal(expected: dict[str, Any], got: dict[str, Any]) -> bool:
 
 
 CASES = [
-    # (zoo, model, predictor, runtime version, expected verdict)
-    ("compat", "xgb_regression", "auto", None, INCOMPATIBLE),  # xgboost 3.2 → 2.1.4: off by 0.5
-    ("zoo", "sklearn_pickle", "sklearn", None, INCOMPATIBLE),  # LogisticRegression predict_proba
-    ("compat", "sklearn_pipeline_code", "sklearn", None, INCOMPATIBLE),  # code_paths lost
-    ("compat", "sklearn_byvalue", "sklearn", None, INCOMPATIBLE),  # no cloudpickle in the image
-    ("compat", "onnx_ir10", "triton", "23.05-py3", INCOMPATIBLE),  # IR 10 on onnxruntime 1.15
-    ("compat", "onnx_ir10", "auto", None, ADJUSTED),  # → Triton 24.05 (onnxruntime 1.18)
-    ("compat", "onnx_ir9", "auto", None, OK),
-    ("compat", "lightgbm_booster", "auto", None, OK),  # lightgbm 4.7 → 4.6
-    ("zoo", "lightgbm", "auto", None, OK),
-    ("compat", "sklearn_tree", "sklearn", None, WARNING),  # 1.9 → 1.5.2: untested, but loads
+    # (zoo, model, predictor, runtime version, PREDICT_PROBA asked, expected verdict)
+    ("compat", "xgb_regression", "auto", None, False, INCOMPATIBLE),  # xgboost 3.2 → 2.1.4: +0.5
+    # The quickstart's iris LogisticRegression (scikit-learn 1.9 → 1.5.2): the server calls
+    # predict, which answers right; only predict_proba (PREDICT_PROBA=true) fails.
+    ("zoo", "sklearn_pickle", "sklearn", None, False, WARNING),
+    ("zoo", "sklearn_pickle", "sklearn", None, True, INCOMPATIBLE),
+    ("compat", "sklearn_pipeline_code", "sklearn", None, False, INCOMPATIBLE),  # code_paths lost
+    ("compat", "sklearn_byvalue", "sklearn", None, False, INCOMPATIBLE),  # no cloudpickle
+    ("compat", "onnx_ir10", "triton", "23.05-py3", False, INCOMPATIBLE),  # IR 10 on ORT 1.15
+    ("compat", "onnx_ir10", "auto", None, False, ADJUSTED),  # → Triton 24.05 (onnxruntime 1.18)
+    ("compat", "onnx_ir9", "auto", None, False, OK),
+    ("compat", "lightgbm_booster", "auto", None, False, OK),  # lightgbm 4.7 → 4.6
+    ("zoo", "lightgbm", "auto", None, False, OK),
+    ("compat", "sklearn_tree", "sklearn", None, False, WARNING),  # 1.9 → 1.5.2: loads
+    ("compat", "sklearn_tree", "sklearn", None, True, WARNING),  # its predict_proba works too
 ]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("zoo_name", "name", "predictor", "version", "expected"), CASES)
+@pytest.mark.parametrize(("zoo_name", "name", "predictor", "version", "proba", "expected"), CASES)
 def test_verdicts_hold_on_the_stock_runtime_libraries(
     zoo_name: str,
     name: str,
     predictor: str,
     version: str | None,
+    proba: bool,
     expected: str,
     zoo: Path,
     compat_zoo: Path,
@@ -142,16 +156,37 @@ def test_verdicts_hold_on_the_stock_runtime_libraries(
 ) -> None:
     model = tmp_path / name
     shutil.copytree((zoo if zoo_name == "zoo" else compat_zoo) / name, model)
-    detection = detect(resolve(str(model), S3Settings()), predictor, version)
+    detection = detect(resolve(str(model), S3Settings()), predictor, version, predict_proba=proba)
     verdict = detection.compatibility
     assert verdict is not None and verdict.status == expected, verdict
     engine = detection.require_engine()
     assert verdict.image is not None
     layout = convert(detection.location, detection.info, engine, "model")
     folder = Path(layout.location.removeprefix("file://"))
-    got = in_runtime(runtime_envs, verdict.image, LOADER[engine.name], folder)
-    equal = answers_equal(reference(model, detection.info.format), got)
+    got = in_runtime(runtime_envs, verdict.image, LOADER[engine.name], folder, proba)
+    equal = answers_equal(reference(model, detection.info.format, proba), got)
     if expected in (OK, ADJUSTED, WARNING):
         assert equal, (got, verdict)
     else:
         assert not equal, (got, verdict)
+
+
+def test_a_pyfunc_whose_loader_module_ships_nowhere_is_judged_on_that(compat_zoo: Path) -> None:
+    # An MLflow-made pyfunc with loader_module acme_private.loader and opaque data: the verdict
+    # names the module, and claims nothing about pickles (there is none).
+    location = resolve(str(compat_zoo / "pyfunc_private_loader"), S3Settings())
+    verdict = detect(location, "mlflow").compatibility
+    assert verdict is not None and verdict.status == INCOMPATIBLE, verdict
+    assert any("acme_private.loader" in p for p in verdict.problems), verdict.problems
+    assert not any("pickle" in p for p in verdict.problems), verdict.problems
+
+
+def test_a_pyfunc_class_from_a_module_is_not_called_pickled_by_value(compat_zoo: Path) -> None:
+    # Its python_model pickle mentions "cloudpickle" as data only; its opcodes import the class
+    # from compat_code (by reference), which loads under another Python.
+    location = resolve(str(compat_zoo / "pyfunc_by_reference"), S3Settings())
+    detection = detect(location, "mlflow")
+    assert detection.needs is not None and detection.needs.pickle_refs == frozenset()
+    verdict = detection.compatibility
+    assert verdict is not None
+    assert not any("by value" in p for p in verdict.problems), verdict.problems

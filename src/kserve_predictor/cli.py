@@ -409,6 +409,7 @@ def cmd_deploy(args: argparse.Namespace, redactor: Redactor) -> int:
         dry_run=args.dry_run,
         force=args.force,
         fuseml_url=args.fuseml_url or None,
+        fuseml_source=_fuseml_source(args),
         fuseml_verify_tls=network.fuseml_verify_tls,
         s3=_s3_settings(redactor),
         kubeconfig=args.kubeconfig,
@@ -421,6 +422,12 @@ def cmd_deploy(args: argparse.Namespace, redactor: Redactor) -> int:
         options=from_args(args),
     )
     return _deploy_and_report(args, redactor, settings)
+
+
+def _fuseml_source(args: argparse.Namespace) -> str:
+    """Where --fuseml-url's value came from: the flag, or FUSEML_SERVER_URL (its default)."""
+    given = os.environ.get("FUSEML_SERVER_URL", "")
+    return "FUSEML_SERVER_URL" if args.fuseml_url == given else "--fuseml-url"
 
 
 def _cluster_settings(args: argparse.Namespace) -> Any:

@@ -6,8 +6,14 @@ verdict is the worst of them:
 
     ok            nothing known to go wrong
     adjusted      the product sets runtimeVersion to a tag that serves the model
-    warning       loads, but untested across these versions (proceeds with one line)
-    incompatible  known to fail or to answer wrongly: the deployment stops before any write
+    warning       loads and answers the call the server makes, but untested across these
+                  versions, or only a non-default setting (named) would fail (proceeds with one
+                  line)
+    incompatible  the call the server will make fails or answers wrongly: the deployment stops
+                  before any write
+
+Every rule is judged on the call the stock server really makes (SERVER_CALLS below, from each
+server's source); the product never writes a setting that changes that call.
 """
 
 from __future__ import annotations
@@ -16,10 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from .mlmodel import ONNX, PYFUNC, SKLEARN, XGBOOST, ModelInfo
-from .model_needs import ModelNeeds
+from .model_needs import BY_VALUE, LOGISTIC_REGRESSION, PYTHON_MODEL_LOADER, ModelNeeds
 from .runtime_libraries import RuntimeLibraries, known_tags, lookup, split_image, with_tag
 from .runtime_selection import Selection
 
@@ -75,9 +82,40 @@ class Context:
     libraries: RuntimeLibraries
     explicit_version: bool
     """The user chose the runtime version: never adjust it."""
+    predict_proba: bool = False
+    """The user asked the runtime for probabilities (PREDICT_PROBA=true on the predictor, set
+    through --overlay; the product never sets it)."""
 
 
 Rule = Callable[[Context], list[Finding]]
+
+
+# What each stock server calls on the model, and what changes the call (read from each server's
+# source; KServe's model.py files are identical from v0.16.0 to v0.20.0 and differ from
+# v0.14/v0.15 only in the Storage import and, for xgbserver, reading the file into a bytearray).
+# docs/operations.md lists the same per server.
+SERVER_CALLS: dict[str, str] = {
+    # kserve/kserve python/sklearnserver/sklearnserver/model.py (SKLearnModel.predict):
+    # joblib.load of the one *.joblib|*.pkl|*.pickle file, then model.predict(instances), or
+    # model.predict_proba(instances) when the container's PREDICT_PROBA is "true" (default "false")
+    # and the model has predict_proba. predictiveserver (v0.19+) wraps the same SKLearnModel.
+    "sklearn": "predict; predict_proba when the predictor's environment sets PREDICT_PROBA=true",
+    # python/xgbserver/xgbserver/model.py: xgb.Booster(model_file=...).predict(DMatrix(instances));
+    # no other call, no setting.
+    "xgboost": "Booster.predict on a DMatrix",
+    # python/lgbserver/lgbserver/model.py: lightgbm.Booster(model_file=...).predict(instances).
+    "lightgbm": "Booster.predict",
+    # SeldonIO/MLServer runtimes/mlflow/mlserver_mlflow/runtime.py (1.5.0 … 1.7.1):
+    # mlflow.pyfunc.load_model(uri).predict(data[, params]); the pyfunc calls the method its
+    # MLmodel names in python_function.predict_fn (mlflow.pyfunc.load_model: default "predict";
+    # mlflow.sklearn.log_model(pyfunc_predict_fn=...) sets it), both for /v2/.../infer and the
+    # /invocations handler.
+    "mlflow": "the pyfunc's predict, i.e. the method MLmodel's python_function.predict_fn names",
+    # Triton (ONNX Runtime / TensorFlow backends) and TF Serving run the graph: every output, or
+    # the serving signature a request names; no model method to choose.
+    "triton": "the ONNX/SavedModel graph, all outputs",
+    "tensorflow": "the SavedModel's serving_default signature (or the one a request names)",
+}
 
 
 def _v(text: str | None) -> Version | None:
@@ -131,10 +169,21 @@ def xgboost_base_score(ctx: Context) -> list[Finding]:
     ]
 
 
+def _sklearn_call(ctx: Context) -> tuple[str, str]:
+    """The method the runtime calls on a scikit-learn model, and the setting that would make it
+    call predict_proba instead (see SERVER_CALLS)."""
+    if ctx.engine == "mlflow":
+        predict_fn = ctx.info.flavors.get("python_function", {}).get("predict_fn") or "predict"
+        return str(predict_fn), "the model logged with pyfunc_predict_fn='predict_proba'"
+    call = "predict_proba" if ctx.predict_proba else "predict"
+    return call, "PREDICT_PROBA=true in the predictor's environment"
+
+
 def sklearn_versions(ctx: Context) -> list[Finding]:
     """scikit-learn does not support unpickling across versions: every cross-version load logs
     InconsistentVersionWarning. A ≥ 1.8 LogisticRegression (alone or last in a Pipeline) on an
-    older scikit-learn answers predict_proba with HTTP 500 (no attribute 'multi_class')."""
+    older scikit-learn answers predict correctly, but predict_proba raises AttributeError (no
+    attribute 'multi_class'): incompatible only where the server calls predict_proba."""
     versions = _both(ctx, "scikit-learn") if _flavor(ctx, SKLEARN) else None
     if not versions or _minor(versions[0]) == _minor(versions[1]):
         return []
@@ -143,15 +192,27 @@ def sklearn_versions(ctx: Context) -> list[Finding]:
     if (
         trained >= Version("1.8")
         and served < Version("1.8")
-        and (refs is None or "LogisticRegression" in refs)
+        and (refs is None or LOGISTIC_REGRESSION in refs)
     ):
         what = "a LogisticRegression" if refs is not None else "possibly a LogisticRegression"
+        call, setting = _sklearn_call(ctx)
+        if call == "predict_proba":
+            return [
+                Finding(
+                    INCOMPATIBLE,
+                    f"scikit-learn {trained} model ({what}) on scikit-learn {served}: the server "
+                    f"calls predict_proba ({setting}), which fails (no attribute 'multi_class'); "
+                    f"log it with scikit-learn=={served}, or declare a runtime with "
+                    f"scikit-learn~={trained.major}.{trained.minor} (--runtime-libraries)",
+                )
+            ]
         return [
             Finding(
-                INCOMPATIBLE,
-                f"scikit-learn {trained} model ({what}) on scikit-learn {served}: predict_proba "
-                f"fails; log it with scikit-learn=={served}, or declare a runtime with "
-                f"scikit-learn~={trained.major}.{trained.minor} (--runtime-libraries)",
+                WARNING,
+                f"scikit-learn {trained} model ({what}) on scikit-learn {served}: the server calls "
+                f"{call}, which answers correctly, but predict_proba fails, so {setting} would "
+                "break every request; unpickling across versions is unsupported "
+                "(InconsistentVersionWarning)",
             )
         ]
     return [
@@ -178,7 +239,7 @@ def sklearn_custom_code(ctx: Context) -> list[Finding]:
             )
         )
     refs = ctx.needs.pickle_refs or frozenset()
-    if "cloudpickle" in refs and "cloudpickle" not in ctx.libraries.packages:
+    if BY_VALUE in refs and "cloudpickle" not in ctx.libraries.packages:
         found.append(
             Finding(
                 INCOMPATIBLE,
@@ -225,13 +286,15 @@ def numpy_generator(ctx: Context) -> list[Finding]:
 
 
 def pyfunc_python(ctx: Context) -> list[Finding]:
-    """A class pickled by value (a pyfunc's python_model, a cloudpickled custom estimator) under
-    another Python minor fails to unpickle ("code expected at most 16 arguments, got 18"); a
-    class imported from code_paths is pickled by reference and loads."""
+    """A class or function pickled by value (cloudpickle's _make_skeleton_class, _make_function:
+    code objects) under another Python minor fails to unpickle ("code expected at most 16
+    arguments, got 18"); a class imported from a module (code_paths, a package) is pickled by
+    reference and loads. Claimed only when the pickle's opcodes say so (model_needs)."""
     trained, served = _v(ctx.needs.version("python")), _v(ctx.libraries.version("python"))
     if ctx.engine != "mlflow" or not trained or not served or _minor(trained) == _minor(served):
         return []
-    by_value = "cloudpickle" in (ctx.needs.pickle_refs or frozenset())
+    refs = ctx.needs.pickle_refs
+    by_value = refs is not None and BY_VALUE in refs
     if ctx.info.format != PYFUNC:
         if not by_value:
             return []
@@ -243,20 +306,67 @@ def pyfunc_python(ctx: Context) -> list[Finding]:
                 "as code_paths",
             )
         ]
-    if ctx.needs.code_paths:
+    if loader_module(ctx.info) != PYTHON_MODEL_LOADER:
+        return []  # its data is the loader's own format: nothing says it is a pickle
+    if by_value:
+        return [
+            Finding(
+                INCOMPATIBLE,
+                f"the pyfunc's python_model is pickled by value under Python {trained}, which "
+                f"Python {served} in {ctx.image} cannot load; log it with Python "
+                f"{served.major}.{served.minor}, or move the class into a module passed as "
+                "code_paths",
+            )
+        ]
+    if refs is None:
         return [
             Finding(
                 WARNING,
-                f"pyfunc logged under Python {trained}, served by Python {served}: loads only "
-                "if the model class comes from its code_paths",
+                f"pyfunc logged under Python {trained}, served by Python {served}: its "
+                "python_model pickle was not read whole; it fails to load if it holds classes "
+                "pickled by value",
             )
         ]
+    return []
+
+
+def loader_module(info: ModelInfo) -> str | None:
+    """The python_function flavor's loader_module (mlflow.pyfunc.model for a python_model)."""
+    module = info.flavors.get("python_function", {}).get("loader_module")
+    return str(module) if module else None
+
+
+def unimportable_loader(info: ModelInfo, packages: frozenset[str] | tuple[str, ...]) -> str | None:
+    """A pyfunc's loader_module that is neither MLflow's, nor shipped in the model's code/
+    (MLflow copies code_paths there, onto sys.path at load), nor from one of ``packages``
+    (distribution names, matched by the module's top-level name); None when it can be imported."""
+    module = loader_module(info)
+    if info.format != PYFUNC or not module or module.split(".")[0] == "mlflow":
+        return None
+    top = module.split(".")[0]
+    code = str(info.flavors.get("python_function", {}).get("code") or "code")
+    if any(f.startswith(f"{code}/{top}/") or f == f"{code}/{top}.py" for f in info.files):
+        return None
+    if canonicalize_name(top) in {canonicalize_name(p) for p in packages}:
+        return None
+    return module
+
+
+def pyfunc_loader_module(ctx: Context) -> list[Finding]:
+    """MLServer's mlflow runtime calls mlflow.pyfunc.load_model, which imports the pyfunc's
+    loader_module: a module in no package of the image and not in the model's code/ cannot be
+    imported (ModuleNotFoundError), whatever its data holds."""
+    if ctx.engine != "mlflow":
+        return []
+    module = unimportable_loader(ctx.info, ctx.libraries.packages)
+    if module is None:
+        return []
     return [
         Finding(
             INCOMPATIBLE,
-            f"pyfunc pickled by value under Python {trained} cannot load under Python {served} "
-            f"in {ctx.image}; log it with Python {served.major}.{served.minor}, or move the "
-            "class into a module passed as code_paths",
+            f"the pyfunc's loader_module {module} is in no package of {ctx.image} and not in "
+            "the model's code/: the runtime cannot import it; pass it as code_paths when logging, "
+            "or use --predictor pyfunc with its distribution in the model's requirements",
         )
     ]
 
@@ -372,6 +482,21 @@ def tensorflow_on_triton(ctx: Context) -> list[Finding]:
     ]
 
 
+def probabilities_elsewhere(ctx: Context) -> list[Finding]:
+    """PREDICT_PROBA is kserve-sklearnserver's switch alone: another runtime ignores it and
+    answers what it always calls (SERVER_CALLS), not the probabilities the user asked for."""
+    if not ctx.predict_proba or ctx.engine == "sklearn":
+        return []
+    return [
+        Finding(
+            INCOMPATIBLE,
+            f"PREDICT_PROBA=true (--overlay) asks for probabilities, which only "
+            f"kserve-sklearnserver reads; {ctx.image} ignores it and answers "
+            f"{SERVER_CALLS.get(ctx.engine, 'what its server calls')}",
+        )
+    ]
+
+
 # The library MLflow's flavor loader imports, for each model format.
 _FLAVOR_LIBRARY = {
     SKLEARN: "scikit-learn",
@@ -401,12 +526,14 @@ def mlflow_flavor_library(ctx: Context) -> list[Finding]:
 
 
 RULES: tuple[Rule, ...] = (
+    probabilities_elsewhere,
     mlflow_flavor_library,
     xgboost_base_score,
     sklearn_versions,
     sklearn_custom_code,
     sklearn_skops_on_mlflow2,
     numpy_generator,
+    pyfunc_loader_module,
     pyfunc_python,
     pyfunc_requirements,
     onnx_ir,
@@ -424,11 +551,16 @@ OWN_RUNTIME_ENGINE = "pyfunc"
 
 
 def own_runtime_verdict(
-    needs: ModelNeeds, selection: Selection | None, runtime_version: str | None, source: str
+    info: ModelInfo,
+    needs: ModelNeeds,
+    selection: Selection | None,
+    runtime_version: str | None,
+    source: str,
 ) -> Verdict:
     """kserve-predictor's own runtime installs the model's pinned requirements when it starts,
     so library skews do not apply; only Python does, because pickles and installed wheels are
-    bound to the interpreter's minor version (the runtime refuses another at start)."""
+    bound to the interpreter's minor version (the runtime refuses another at start), and a
+    pyfunc's loader_module must come from code/ or from the requirements it installs."""
     from .runtime.install import INSTALL_COMMAND
     from .runtime.manifest import IMAGE_PYTHON, NAME
 
@@ -452,6 +584,14 @@ def own_runtime_verdict(
             f"the model was logged with Python {trained} and {NAME} runs Python {served}; "
             f"log it with Python {served}",
         )
+    module = unimportable_loader(info, ("mlflow", *needs.requirements))
+    if module is not None:
+        status = INCOMPATIBLE
+        problems += (
+            f"the pyfunc's loader_module {module} is not in the model's code/ nor in its "
+            f"requirements: {NAME} cannot import it; pass it as code_paths when logging, or add "
+            "its distribution to the model's requirements",
+        )
     return Verdict(
         status,
         selection.runtime.name,
@@ -472,10 +612,12 @@ def check(
     explicit_version: bool,
     declared: RuntimeLibraries | None = None,
     source: str = "defaults",
+    predict_proba: bool = False,
 ) -> Verdict:
-    """The verdict for serving the model with ``engine`` on the selected runtime."""
+    """The verdict for serving the model with ``engine`` on the selected runtime;
+    ``predict_proba``: the user asked the runtime for probabilities (Context.predict_proba)."""
     if engine == OWN_RUNTIME_ENGINE:
-        return own_runtime_verdict(needs, selection, runtime_version, source)
+        return own_runtime_verdict(info, needs, selection, runtime_version, source)
     if selection is None and source == "unknown":
         return Verdict(
             WARNING,
@@ -516,7 +658,7 @@ def check(
             runtime_version,
             selection.source,
         )
-    ctx = Context(engine, info, needs, image, libraries, explicit_version)
+    ctx = Context(engine, info, needs, image, libraries, explicit_version, predict_proba)
     findings = [finding for rule in RULES for finding in rule(ctx)]
     status = max((f.status for f in findings), key=_RANK.__getitem__, default=OK)
     adjusted = next((f.runtime_version for f in findings if f.runtime_version), None)

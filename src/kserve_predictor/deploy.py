@@ -103,6 +103,19 @@ def grpc_target(base_url: str) -> str:
 GRPC_METHOD = "inference.GRPCInferenceService/ModelInfer"
 
 
+def require_s3(model_url: str, resolved: str, run_local: bool = False) -> None:
+    """KServe's storage initializer downloads the model in the cluster, from S3: a local
+    folder (or any other location) cannot be served there."""
+    if resolved.startswith("s3://"):
+        return
+    instead = "`mlflow deployments run-local -t kserve`" if run_local else "--target local"
+    raise UsageError(
+        f"model URL {model_url!r} is not in S3, which KServe's storage initializer needs to "
+        "download the model in the cluster; log the model to an S3/MinIO artifact store, or "
+        f"serve it on this machine with {instead}"
+    )
+
+
 def deploy(
     settings: DeploySettings, cluster: Cluster | None = None, progress: Progress = NO_PROGRESS
 ) -> DeployResult:
@@ -113,11 +126,7 @@ def deploy(
     # 1-2. What the model is and which engine serves it: metadata only.
     app = check_app_name(settings.app_name)
     location = resolve(settings.model_url, settings.s3)
-    if not location.url.startswith("s3://"):
-        raise UsageError(
-            f"model URL {settings.model_url!r} is not in S3, which KServe's storage initializer "
-            "needs; log the model to an S3/MinIO artifact store, or use --target local"
-        )
+    require_s3(settings.model_url, location.url)
     # The model itself is checked first (bad input before any system is asked); the engine is
     # chosen against the cluster's runtimes below.
     detect(location, settings.predictor, settings.runtime_version)
@@ -317,6 +326,7 @@ def _check_compatibility(
     ServingRuntime API)."""
     from .compatibility import INCOMPATIBLE, WARNING
     from .runtime_selection import ServingRuntime, default_runtimes
+    from .serving_options import asks_probabilities
 
     objects, unreadable = listed
     runtimes = [ServingRuntime.from_object(o) for o in objects]
@@ -337,6 +347,7 @@ def _check_compatibility(
         runtimes,
         source,
         settings.runtime_libraries,
+        asks_probabilities(settings.options),
     )
     known = None if source == "unknown" else runtimes
     verdict = detection.compatibility
@@ -465,6 +476,7 @@ def _fuseml_client(settings: DeploySettings) -> Any:
         settings.fuseml_url,
         verify_tls=settings.fuseml_verify_tls,
         retry=RetryPolicy(seconds=settings.retry_seconds),
+        source=settings.fuseml_source,
     )
 
 

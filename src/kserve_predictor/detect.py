@@ -94,6 +94,7 @@ def detect(
     runtimes: list[ServingRuntime] | None = None,
     runtime_source: str = "defaults",
     runtime_libraries: str | None = None,
+    predict_proba: bool = False,
 ) -> Detection:
     """Read the model's metadata, choose (or check) its engine and check it against the runtime
     KServe will select from ``runtimes`` (default: KServe's release defaults); writes nothing.
@@ -101,7 +102,8 @@ def detect(
     An explicit predictor that cannot serve the model raises PredictorMismatchError; with
     ``auto`` the problem is reported in the Detection instead, so ``detect`` can still describe
     the model. ``auto`` prefers, among the engines that accept the model, the first whose
-    verdict is ok or adjusted.
+    verdict is ok or adjusted. ``predict_proba``: the user asked the runtime for probabilities
+    (PREDICT_PROBA=true through --overlay), which the verdicts then judge.
     """
     explicit_version = check_runtime_version(runtime_version)
     info = read_model(location)
@@ -136,6 +138,7 @@ def detect(
             bool(explicit_version),
             declared,
             runtime_source,
+            predict_proba,
         )
 
     if engine is None:  # auto, and the default engine cannot take the model as logged

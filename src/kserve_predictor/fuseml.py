@@ -20,11 +20,13 @@ import requests
 from urllib3.exceptions import MaxRetryError
 
 from kserve_predictor.errors import FuseMLError, UsageError
-from kserve_predictor.retry import TRANSIENT_STATUSES, RetryPolicy
+from kserve_predictor.retry import TRANSIENT_STATUSES, Contact, RetryPolicy, unreached
 
 _log = logging.getLogger(__name__)
 
 DEFAULT_FUSEML_URL = "http://fuseml-core.fuseml-core.svc.cluster.local:80"
+DEFAULT_SOURCE = "the default address; FUSEML_SERVER_URL is unset"
+"""Where the URL came from when the step fell back to the default."""
 DEFAULT_RETRY = RetryPolicy(seconds=30.0, read_timeout=10.0)
 _CHECK_URL = "check FUSEML_SERVER_URL and that fuseml-core is running"
 
@@ -132,6 +134,7 @@ class FuseMLClient:
         *,
         verify_tls: bool = True,
         retry: RetryPolicy = DEFAULT_RETRY,
+        source: str = "FUSEML_SERVER_URL",
     ) -> None:
         parts = urlsplit(base_url.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -141,6 +144,10 @@ class FuseMLClient:
             )
         self.url = _public_url(base_url.strip())
         self.retry = retry
+        self.source = source
+        """Where the URL came from (FUSEML_SERVER_URL, --fuseml-url, the default), for messages."""
+        self.contact = Contact()
+        """Whether the server has answered: until then a refused connection is not retried."""
         self.session = requests.Session()
         self.session.verify = verify_tls
         # Credentials go to Basic auth so the URL used everywhere, messages included, has none.
@@ -235,10 +242,24 @@ class FuseMLClient:
             return response
 
         try:
-            return self.retry.call(f"FuseML {method} {path}", attempt, _transient)
+            return self.retry.call(
+                f"FuseML {method} {path}", attempt, _transient, contact=self.contact
+            )
         except _RetryableAnswer as e:  # the last answer, so the error can quote its message
             return e.response
         except requests.ConnectionError as e:
+            reason = unreached(e)
+            if reason:
+                skip = (
+                    "; outside FuseML, set FUSEML_SERVER_URL to an empty value to skip the "
+                    "registration"
+                    if self.source == DEFAULT_SOURCE
+                    else ""
+                )
+                raise FuseMLError(
+                    f"nothing answers at the FuseML server at {self.url} (from {self.source}): "
+                    f"{reason}, for {method} {path}; {_CHECK_URL}{skip}"
+                ) from e
             # ConnectionError covers connect timeouts; read timeouts are caught below.
             if not isinstance(e, requests.ReadTimeout):
                 raise FuseMLError(

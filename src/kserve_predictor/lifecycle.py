@@ -13,10 +13,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from .cluster import ISVC_LABEL, Cluster, ClusterSettings, connect
+from .cluster import ISVC_LABEL, Cluster, ClusterSettings, NoKubernetesConfig, connect
 from .deploy import prediction_url
 from .engines import ENGINES, Engine
-from .errors import UsageError
+from .errors import KservePredictorError, UsageError
 from .manifests import credentials_name, implementation_field
 from .ownership import REMOVE, WORKFLOW_LABEL, fuseml_owner_problem, is_managed, refuse_unless_ours
 from .readiness import READING_PODS, Expectation, describe_status, judge
@@ -41,10 +41,19 @@ class Found:
     cluster: Cluster | None = None
     namespace: str = ""
     """The namespace looked in: the one asked for, else the kubeconfig context's."""
+    no_cluster: str = ""
+    """Why no cluster was looked at when nothing configures one (auto); "" when one was."""
 
 
 def find(name: str, target: str, namespace: str | None, settings: ClusterSettings) -> Found:
-    """Look ``name`` up on the target(s) asked for."""
+    """Look ``name`` up on the target(s) asked for.
+
+    With ``auto``, a local deployment of that name settles it without the cluster when the
+    cluster cannot be read; otherwise a cluster that cannot be read (its configuration
+    broken, its API unreachable) is an error, never "not found". Only when nothing
+    configures a cluster at all (no pod, no kubeconfig) is the local registry all there is.
+    An unknown --context is an error on every target.
+    """
     from .serving.local import load_app
 
     if target not in TARGETS:
@@ -52,11 +61,22 @@ def find(name: str, target: str, namespace: str | None, settings: ClusterSetting
     local = load_app(name) if target in (AUTO, LOCAL) else None
     if target == LOCAL:
         return Found(LOCAL if local is not None else "", local=local)
-    cluster = _connect(settings, required=target == KSERVE)
-    if cluster is None:  # auto, and no cluster configured
-        return Found(LOCAL if local is not None else "", local=local)
-    namespace = namespace or cluster.default_namespace
-    isvc = cluster.get("InferenceService", namespace, name)
+    try:
+        cluster = connect(settings)
+        namespace = namespace or cluster.default_namespace
+        isvc = cluster.get("InferenceService", namespace, name)
+    except NoKubernetesConfig as e:
+        if target == KSERVE:
+            raise
+        log.debug("no Kubernetes configuration: looking at local deployments only")
+        return Found(LOCAL if local is not None else "", local=local, no_cluster=str(e))
+    except KservePredictorError as e:
+        if target == KSERVE or local is None or settings.context:
+            raise
+        # The local deployment is what the name means here; the cluster could not say
+        # otherwise (a name in both places would be an error).
+        log.warning("%s is a local deployment; the cluster was not checked: %s", name, e)
+        return Found(LOCAL, local=local)
     if local is not None and isvc is not None:
         raise UsageError(
             f"{name} is both a local deployment and InferenceService {namespace}/{name}; "
@@ -65,16 +85,6 @@ def find(name: str, target: str, namespace: str | None, settings: ClusterSetting
     if local is not None:
         return Found(LOCAL, local=local)
     return Found(KSERVE, isvc=isvc, cluster=cluster, namespace=namespace)
-
-
-def _connect(settings: ClusterSettings, required: bool) -> Cluster | None:
-    try:
-        return connect(settings)
-    except UsageError:
-        if required:
-            raise
-        log.debug("no Kubernetes configuration: looking at local deployments only")
-        return None
 
 
 def engine_of(isvc: dict[str, Any]) -> tuple[Engine | None, str, str]:
@@ -155,6 +165,11 @@ def status(
         info = describe(found.local)
         return {**info, "target": LOCAL, "ready": info["running"]}
     namespace = found.namespace or namespace or "default"
+    if found.no_cluster:
+        raise UsageError(
+            f"no local deployment named {name}, and no cluster to look for an InferenceService "
+            f"in: {found.no_cluster}"
+        )
     if found.isvc is None:
         where = [f"InferenceService {namespace}/{name}"] if target != LOCAL else []
         where += [f"local deployment named {name}"] if target != KSERVE else []
@@ -187,6 +202,8 @@ def delete(
     from .serving.local import stop
 
     found = find(name, target, namespace, settings)
+    if found.no_cluster and not found.target:
+        log.info("only local deployments were looked at: %s", found.no_cluster)
     if collect_layout is not None and found.target == LOCAL:
         raise UsageError("--gc collects KServe layouts; a local deployment has none to collect")
     fuseml = _fuseml(fuseml_url)

@@ -204,6 +204,15 @@ def as_config_keys(message: str) -> str:
     """A product message with its flags spelled as the config keys that do the same here:
     ``--force`` as ``-C force=true``, ``--runtime-libraries 'x'`` as
     ``-C runtime_libraries='x'``."""
+    # The kubeconfig context is the target URI's (-t kserve:/<context>); the file, $KUBECONFIG.
+    message = re.sub(r"--context '([^']*)'", r"context '\1' of the target URI kserve:/\1", message)
+    message = message.replace("pass --context", "use -t kserve:/<context>")
+    message = message.replace(" or pass --kubeconfig", "").replace(" / --kubeconfig", "")
+    message = message.replace(
+        "pass --target local or --target kserve",
+        "name the namespace (--endpoint, or NAMESPACE/NAME) for the InferenceService, or stop "
+        "the local one (kserve-predictor delete NAME --target local)",
+    )
     for flag, key in SWITCH_KEYS.items():
         message = message.replace(flag, f"-C {key}=true")
     for flag, key in VALUE_KEYS.items():

@@ -146,6 +146,7 @@ class KServeDeploymentClient(BaseDeploymentClient):
         settings = self._settings(
             app, model_uri, mlflow_config.deploy_config(config, flavor, namespace)
         )
+        _check_in_s3(model_uri)  # a local path fails for what it is, whatever the cluster
         cluster = self.cluster()
         settings = replace(settings, namespace=self._namespace(settings.namespace))
         if cluster.get("InferenceService", settings.namespace, settings.app_name) is not None:
@@ -171,6 +172,8 @@ class KServeDeploymentClient(BaseDeploymentClient):
 
         app, namespace = mlflow_config.split_name(name, endpoint)
         chosen = mlflow_config.deploy_config(config, flavor, namespace)
+        if model_uri:
+            _check_in_s3(model_uri)
         cluster = self.cluster()
         namespace = self._namespace(chosen.namespace)
         isvc = cluster.get("InferenceService", namespace, check_app_name(app, "--name"))
@@ -294,6 +297,9 @@ class KServeDeploymentClient(BaseDeploymentClient):
                 "predict needs --name (NAME or NAMESPACE/NAME); an endpoint is a namespace, "
                 "not a service"
             )
+        local = self._local(deployment_name, endpoint)
+        if local is not None:
+            return self._predict_local(local, inputs)
         info, isvc = self._status(deployment_name, endpoint)
         if not info["prediction_url"]:
             raise UsageError(
@@ -306,6 +312,32 @@ class KServeDeploymentClient(BaseDeploymentClient):
         )
         answer = mlflow_predict.send(url, body)
         return PredictionsResponse(mlflow_predict.predictions_of(answer, info["protocol"], url))
+
+    def _local(self, name: str, endpoint: str | None) -> Any:
+        """The ``run-local`` deployment called ``name``, when no namespace is named and the
+        name is not (also) an InferenceService: found as `kserve-predictor status` finds it."""
+        from .lifecycle import AUTO, LOCAL, find
+
+        app, namespace = mlflow_config.split_name(name, endpoint)
+        if namespace is not None:
+            return None
+        found = find(check_app_name(app, "--name"), AUTO, None, self.cluster_settings)
+        if found.cluster is not None:
+            self._cluster = found.cluster
+        return found.local if found.target == LOCAL else None
+
+    def _predict_local(self, local: Any, inputs: Any) -> PredictionsResponse:
+        from . import mlflow_predict
+        from .mlmodel import read_model
+        from .modelurl import resolve
+
+        body, _ = mlflow_predict.request_body(
+            inputs, local.protocol, lambda: read_model(resolve(local.model, _s3()))
+        )
+        answer = mlflow_predict.send(local.prediction_url, body)
+        return PredictionsResponse(
+            mlflow_predict.predictions_of(answer, local.protocol, local.prediction_url)
+        )
 
     def _model_info(self, info: dict[str, Any]) -> Any:
         """The served model's MLmodel (V2 requests name their tensor after its signature)."""
@@ -366,6 +398,15 @@ _NO_NAMESPACE_WRITES = (
     "endpoint {name} cannot be {what} here: kserve endpoints are Kubernetes namespaces, which "
     "are the cluster admin's (kubectl create namespace {name}); deploy into one with --endpoint"
 )
+
+
+def _check_in_s3(model_uri: str) -> None:
+    """KServe's storage initializer downloads from S3: refuse any other model location here,
+    before the cluster's configuration is read."""
+    from .deploy import require_s3
+    from .modelurl import resolve
+
+    require_s3(model_uri, resolve(model_uri, _s3()).url, run_local=True)
 
 
 def _summary(status: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,11 @@ exponentially growing delay with jitter, so that many clients hitting a restarti
 not come back in lockstep; retrying stops when the time budget (``KSERVE_PREDICTOR_RETRY_
 SECONDS``) or a caller's own deadline would be passed. Each attempt is told how long it may
 take, so a server that accepts a request and then never answers cannot hold a deadline hostage.
+
+The budget is for systems that answered once and then failed. Until a system has answered
+(its client's ``Contact``), a refused connection or a host name that does not resolve is a
+wrong address, not an outage: it fails at once, for the caller to name the address and where
+it came from.
 """
 
 from __future__ import annotations
@@ -15,13 +20,21 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 """HTTP answers worth another try: throttling and server-side failures."""
+
+
+class Contact:
+    """Whether one client's system has answered yet in this run (any answer: an error
+    status, a dropped connection after it was accepted, or success)."""
+
+    def __init__(self) -> None:
+        self.answered = False
 
 
 @dataclass(frozen=True)
@@ -59,12 +72,15 @@ class RetryPolicy:
         attempt: Callable[[tuple[float, float]], T],
         transient: Callable[[Exception], bool],
         deadline: float | None = None,
+        contact: Contact | None = None,
     ) -> T:
         """Run ``attempt(timeouts)`` until it succeeds, fails permanently, or time is up.
 
         ``transient(error)`` says whether an exception is worth another try; the last error
         is re-raised unchanged for the caller to translate. ``deadline`` (time.monotonic())
         ends retrying earlier than the policy's own budget when the caller has promised one.
+        With ``contact``, a connection that could not be opened (``unreached``) to a system
+        that has not answered yet is not retried.
         """
         end = time.monotonic() + self.seconds
         if deadline is not None:
@@ -72,14 +88,23 @@ class RetryPolicy:
         failures = 0
         while True:
             try:
-                return attempt(self.timeout(end))
+                result = attempt(self.timeout(end))
             except Exception as e:
                 failures += 1
                 pause = self.delay(failures)
                 out_of_attempts = bool(self.attempts) and failures >= self.attempts
+                first_contact = contact is not None and not contact.answered
+                if first_contact and unreached(e):
+                    raise
+                if contact is not None and _reached(e):
+                    contact.answered = True
                 if not transient(e) or out_of_attempts or time.monotonic() + pause >= end:
                     raise
                 log.debug("%s: %s, retrying in %.1f s", what, describe(e), pause)
+            else:
+                if contact is not None:
+                    contact.answered = True
+                return result
             time.sleep(pause)
 
 
@@ -87,6 +112,56 @@ def describe(error: BaseException) -> str:
     """A short name for a failure, for debug logs."""
     status = getattr(error, "status", None)
     return f"{type(error).__name__} {status}" if status else type(error).__name__
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """The error and what it wraps: its cause and context, urllib3's ``reason``, botocore's
+    ``error`` keyword and exceptions among its arguments (requests nests them there)."""
+    found: list[BaseException] = []
+    todo: list[Any] = [error]
+    while todo and len(found) < 32:
+        current = todo.pop(0)
+        if not isinstance(current, BaseException) or any(current is f for f in found):
+            continue
+        found.append(current)
+        kwargs = getattr(current, "kwargs", None)
+        todo += [
+            current.__cause__,
+            current.__context__,
+            getattr(current, "reason", None),
+            kwargs.get("error") if isinstance(kwargs, dict) else None,
+            *current.args,
+        ]
+    return found
+
+
+def unreached(error: BaseException) -> str:
+    """Why no connection could be opened at all: "connection refused", "host name not
+    resolved", or the socket error; "" when the error is something else (a timeout
+    included: a slow network is worth the retries)."""
+    import socket
+
+    from urllib3.exceptions import NameResolutionError, NewConnectionError
+
+    causes = _causes(error)
+    if any(isinstance(c, (socket.gaierror, NameResolutionError)) for c in causes):
+        return "host name not resolved"
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return "connection refused"
+    for cause in causes:
+        if isinstance(cause, NewConnectionError):
+            inner = next((c for c in causes if isinstance(c, OSError) and c.strerror), None)
+            return (inner.strerror if inner is not None else "") or "no connection"
+    return ""
+
+
+def _reached(error: BaseException) -> bool:
+    """Did the failed attempt reach the server (it accepted the connection)?"""
+    from urllib3.exceptions import ConnectTimeoutError
+
+    if unreached(error):
+        return False
+    return not any(isinstance(c, ConnectTimeoutError) for c in _causes(error))
 
 
 DEFAULT = RetryPolicy()

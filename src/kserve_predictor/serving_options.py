@@ -301,3 +301,28 @@ def described(options: ServingOptions) -> dict[str, Any]:
         for f in fields(options)
         if getattr(options, f.name) is not None
     }
+
+
+PREDICT_PROBA_ENV = "PREDICT_PROBA"
+"""kserve/sklearnserver's switch from predict to predict_proba (python/sklearnserver/
+sklearnserver/model.py: os.environ.get("PREDICT_PROBA", "false").lower() == "true"). The product
+never writes it; a user asks for probabilities by setting it through --overlay."""
+
+
+def asks_probabilities(options: ServingOptions) -> bool:
+    """Does the overlay set PREDICT_PROBA=true on the predictor's container (spec.predictor.model
+    or the legacy spec.predictor.<framework>), as the sklearn server reads it?"""
+    spec = (options.overlay or {}).get("spec")
+    predictor = spec.get("predictor") if isinstance(spec, dict) else None
+    if not isinstance(predictor, dict):
+        return False
+    for container in predictor.values():
+        env = container.get("env") if isinstance(container, dict) else None
+        for item in env if isinstance(env, list) else []:
+            if (
+                isinstance(item, dict)
+                and item.get("name") == PREDICT_PROBA_ENV
+                and str(item.get("value", "")).lower() == "true"
+            ):
+                return True
+    return False

@@ -180,6 +180,8 @@ class DeploySettings:
     fields another field manager set (server-side apply with force)."""
     fuseml_url: str | None = None
     """FuseML server to register with; None skips registration."""
+    fuseml_source: str = "FUSEML_SERVER_URL"
+    """Where ``fuseml_url`` came from, for messages (the variable, a flag, the default)."""
     fuseml_verify_tls: bool = True
     s3: S3Settings = field(default_factory=S3Settings)
     kubeconfig: str | None = None

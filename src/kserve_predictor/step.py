@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -9,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
-from .fuseml import DEFAULT_FUSEML_URL
+from .fuseml import DEFAULT_FUSEML_URL, DEFAULT_SOURCE
 from .naming import Origin, check_app_name
 from .serving_options import from_env as options_from_env
 from .settings import DeploySettings, NetworkSettings, S3Settings, parse_bool, positive_number
 
+log = logging.getLogger(__name__)
 DEFAULT_RESULTS_DIR = "/tekton/results"
 ACTIONS = ("deploy", "promote", "rollback")
 _POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -44,6 +46,7 @@ def settings_from_env(
         app_name, stable = check_app_name(given_name, "FUSEML_APP_NAME"), True
     else:
         app_name, stable = origin.default_app_name(namespace)
+    fuseml_url, fuseml_source = fuseml_server(env)
     return DeploySettings(
         model_url=model,
         predictor=get("FUSEML_PREDICTOR") or "auto",
@@ -62,7 +65,8 @@ def settings_from_env(
         allow_incompatible=parse_bool(
             "FUSEML_ALLOW_INCOMPATIBLE", env.get("FUSEML_ALLOW_INCOMPATIBLE"), False
         ),
-        fuseml_url=get("FUSEML_SERVER_URL") or DEFAULT_FUSEML_URL,
+        fuseml_url=fuseml_url,
+        fuseml_source=fuseml_source,
         fuseml_verify_tls=network.fuseml_verify_tls,
         s3=S3Settings.from_env(env),
         kubeconfig=get("KUBECONFIG") or None,
@@ -70,6 +74,19 @@ def settings_from_env(
         retry_seconds=network.retry_seconds,
         options=options_from_env(env),
     )
+
+
+def fuseml_server(env: Mapping[str, str]) -> tuple[str | None, str]:
+    """The FuseML server to register with, and where its URL came from: FUSEML_SERVER_URL;
+    unset, FuseML's in-cluster default; set to an empty value, none (the step outside FuseML,
+    in plain Tekton or Argo): the registration is skipped."""
+    if "FUSEML_SERVER_URL" not in env:
+        return DEFAULT_FUSEML_URL, DEFAULT_SOURCE
+    url = env["FUSEML_SERVER_URL"].strip()
+    if not url:
+        log.info("FUSEML_SERVER_URL is empty: not registering the service with FuseML")
+        return None, "FUSEML_SERVER_URL"
+    return url, "FUSEML_SERVER_URL"
 
 
 def action_from_env(env: Mapping[str, str] | None = None) -> str:

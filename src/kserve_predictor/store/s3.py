@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import KservePredictorError, StoreError
-from ..retry import RetryPolicy
+from ..retry import Contact, RetryPolicy, unreached
 from . import ObjectInfo
 
 if TYPE_CHECKING:
@@ -60,6 +60,8 @@ class S3Store:
         self._parts: Any = None  # the TransferManager of the part copies, made on first use
         self._parts_lock = threading.Lock()
         self._endpoint = settings.endpoint_url or "AWS S3"
+        # Until the endpoint has answered, a refused connection is a wrong address: no retries.
+        self._contact = Contact()
 
     def describe(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -70,7 +72,9 @@ class S3Store:
     def _retrying(self, action: str, key: str, call: Callable[[], T]) -> T:
         """``call()`` under the retry policy; a failure leaves as our error."""
         try:
-            return self._policy.call(f"S3 {action} {key}", lambda _timeout: call(), _transient)
+            return self._policy.call(
+                f"S3 {action} {key}", lambda _timeout: call(), _transient, contact=self._contact
+            )
         except Exception as e:
             raise self._fail(action, key, e) from e
 
@@ -283,7 +287,16 @@ def s3_error(action: str, where: str, endpoint: str, error: Exception) -> Kserve
             f"cannot {action} {where}: TLS verification of {endpoint} failed; fix the certificate "
             "or pass --no-verify-tls (KSERVE_PREDICTOR_S3_VERIFY_TLS=false)"
         )
-    if isinstance(error, (TransportError, HTTPClientError)):  # refused, dropped, timed out
+    reason = unreached(error)
+    if reason:
+        source = (
+            "MLFLOW_S3_ENDPOINT_URL" if endpoint != "AWS S3" else "MLFLOW_S3_ENDPOINT_URL unset"
+        )
+        return StoreError(
+            f"cannot {action} {where}: nothing answers at S3 endpoint {endpoint} (from {source}): "
+            f"{reason}; check MLFLOW_S3_ENDPOINT_URL and that the server is up"
+        )
+    if isinstance(error, (TransportError, HTTPClientError)):  # dropped, timed out
         return StoreError(
             f"cannot {action} {where}: S3 endpoint {endpoint} is unreachable "
             f"({type(error).__name__}); check MLFLOW_S3_ENDPOINT_URL and that the server is up"
