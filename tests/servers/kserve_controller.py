@@ -11,7 +11,7 @@ changes its child — the Knative Service in Knative mode, the Deployment in Sta
 1. records ``observedGeneration`` from the child's own counter (PropagateStatus /
    PropagateRawStatus), which a ``drift`` switch moves ahead or behind as a KServe upgrade or an
    HPA does, with Ready=Unknown (InProgress) — in Standard mode, while an older ReplicaSet's
-   pod serves, Ready=True on v0.14/v0.15 and v0.20+ (``kserve_version``), Unknown on v0.16–v0.19;
+   pod serves, Ready=True on v0.14/v0.15 and v0.20+ (``kserve_version``), Unknown on v0.16 to v0.19;
 2. selects the ServingRuntime from KServe's real runtime definitions in ../shared/kserve/runtimes
    (modelFormat + protocolVersion, autoSelect, priority), or fails with NoSupportingRuntime;
 3. runs the "storage initializer": reads the predictor's ServiceAccount and its Secret, and
