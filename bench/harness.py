@@ -107,11 +107,34 @@ class BenchController:
                 "modelStatus": {"transitionStatus": "InProgress"},
             },
         )
-        timer = threading.Timer(self.ready_after, self._ready, (namespace, name, generation))
+        notes = (obj["spec"]["predictor"].get("annotations") or {}).copy()
+        timer = threading.Timer(self.ready_after, self._ready, (namespace, name, generation, notes))
         timer.daemon = True
         timer.start()
 
-    def _ready(self, namespace: str, name: str, generation: int) -> None:
+    def _ready(
+        self, namespace: str, name: str, generation: int, annotations: dict[str, str]
+    ) -> None:
+        # The predictor pod first, Ready and carrying the pod template's annotations (the
+        # rollout id the step waits for), as the kubelet reports it before KServe does.
+        self.api.put_object(
+            "pods",
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": f"{name}-predictor-abc12",
+                    "namespace": namespace,
+                    "labels": {
+                        "serving.kserve.io/inferenceservice": name,
+                        "component": "predictor",
+                    },
+                    "annotations": annotations,
+                },
+                "spec": {"containers": [{"name": "kserve-container", "image": "x"}]},
+                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+            },
+        )
         conditions = [
             {"type": t, "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}
             for t in ("IngressReady", "PredictorReady", "Ready")

@@ -220,3 +220,17 @@ def test_a_canary_rolled_back(s3: S3Server, s3_model, cluster: Cluster, product:
         stored = client(cluster).get("InferenceService", NS, "back") or {}
         latest = readiness.latest_traffic(stored) or {}
         assert (latest.get("revisionName"), latest.get("percent")) == (r3, 100)
+
+
+def test_a_release_that_ignores_the_mode_asked_fails_the_run(s3_model, cluster: Cluster) -> None:  # type: ignore[no-untyped-def]
+    """KServe v0.15 with runtimes that do not tell the release (custom images): ``Standard``
+    is written, v0.15 ignores it and runs the service in its default mode, and records that:
+    the run says so instead of reporting a Standard-mode service."""
+    from kserve_predictor.errors import UsageError
+
+    cluster.controller.kserve_version = (0, 15)  # type: ignore[attr-defined]
+    cluster.api.kserve_version = (0, 15)  # type: ignore[attr-defined]
+    with pytest.raises(UsageError, match="runs in Knative mode, not the Standard mode asked"):
+        deploy(settings(cluster, s3_model("sklearn_pickle"), "ignored", mode="Standard"))
+    stored = client(cluster).get("InferenceService", NS, "ignored") or {}
+    assert stored["status"]["deploymentMode"] == "Serverless"

@@ -41,10 +41,6 @@ CHANGE = (
 # --- reading the split -------------------------------------------------------------------
 
 
-def _predictor_status(isvc: dict[str, Any]) -> dict[str, Any]:
-    return dict(((isvc.get("status") or {}).get("components") or {}).get("predictor") or {})
-
-
 def canary_percent(isvc: dict[str, Any]) -> int | None:
     value = ((isvc.get("spec") or {}).get("predictor") or {}).get(CANARY)
     return None if value is None else int(value)
@@ -56,14 +52,14 @@ def previous_model(isvc: dict[str, Any]) -> str:
 
 def on_revision(isvc: dict[str, Any], revision: str) -> int:
     """Percent of the traffic the status routes to ``revision``."""
-    traffic = _predictor_status(isvc).get("traffic") or []
+    traffic = readiness.predictor_status(isvc).get("traffic") or []
     return sum(int(t.get("percent") or 0) for t in traffic if t.get("revisionName") == revision)
 
 
 def split(isvc: dict[str, Any]) -> dict[str, Any] | None:
     """The traffic split the status reports, each revision with its model; None when the
     service has no Knative revisions (Standard mode, or not reconciled yet)."""
-    component = _predictor_status(isvc)
+    component = readiness.predictor_status(isvc)
     if not component.get("latestCreatedRevision"):
         return None
     created = str(component["latestCreatedRevision"])
@@ -124,7 +120,7 @@ def describe_split(view: dict[str, Any] | None) -> str:
 
 
 def fully_on_latest(isvc: dict[str, Any]) -> bool:
-    component = _predictor_status(isvc)
+    component = readiness.predictor_status(isvc)
     created = str(component.get("latestCreatedRevision") or "")
     return component.get("latestReadyRevision") == created and on_revision(isvc, created) == 100
 
@@ -305,12 +301,16 @@ def promote(
             f"InferenceService {namespace}/{name} has no canary to promote; deploy a new model "
             "with --canary-traffic-percent first"
         )
-    component = _predictor_status(isvc)
-    created = component.get("latestCreatedRevision")
-    if component.get("latestReadyRevision") != created:
+    # The canary serves by the rule every wait uses (its own pods Ready, its share routed).
+    verdict = readiness.judge(
+        isvc, readiness.Expectation.of_live(isvc), cluster.pods(namespace, name)
+    )
+    if not verdict.ready:
+        created = readiness.predictor_status(isvc).get("latestCreatedRevision")
         raise UsageError(
-            f"the canary revision {created} of {namespace}/{name} is not ready, so nothing was "
-            "promoted; see `kserve-predictor status`, fix it or roll back"
+            f"the canary revision {created} of {namespace}/{name} is not serving "
+            f"({verdict.failure or verdict.waiting}), so nothing was promoted; see "
+            "`kserve-predictor status`, fix it or roll back"
         )
     isvc = _drop_canary(cluster, isvc, timeout, force)
     view = split(isvc)
@@ -345,7 +345,7 @@ def rollback(
             f"nothing to do: already serving the previous model; {describe_split(split(isvc))}",
             split(isvc),
         )  # fmt: skip
-    component = _predictor_status(isvc)
+    component = readiness.predictor_status(isvc)
     if previous != current and not (
         component.get("previousRolledoutRevision")
         or component.get("latestRolledoutRevision") not in (None, "", component.get("latestCreatedRevision"))
