@@ -182,19 +182,22 @@ def _pod(init: dict[str, Any], server: dict[str, Any], restarts: int = 0) -> dic
 def test_an_older_status_read_after_newer_pods_does_not_step_back() -> None:
     """The pods are read after each status event; a status event that lags the pods (the
     storage initializer is done, the status still says Loading) prints nothing."""
+    from kserve_predictor.readiness import Expectation
     from kserve_predictor.stages import StageLog
 
+    any_pod = Expectation(rollout_id="")  # the pods below carry no rollout id
+    waiting = "waiting for the Ready condition"
     done = {"terminated": {"reason": "Completed", "exitCode": 0}}
     loading = _pod(done, {"running": {}})
     stages = StageLog("default/iris", logging.getLogger("test"))
-    stages.update(_isvc("Pending"), 1, [loading])  # the first event, read late
-    stages.update(_isvc("Loading"), 1, None)  # the pods unreadable for a moment
-    stages.update(_isvc("Pending"), 1, [loading])
+    stages.update(_isvc("Pending"), any_pod, [loading], waiting)  # the first event, read late
+    stages.update(_isvc("Loading"), any_pod, None, waiting)  # the pods unreadable for a moment
+    stages.update(_isvc("Pending"), any_pod, [loading], waiting)
     assert stages.lines == [
         "revision iris-predictor-00001 created",
         "model server started; loading the model",
     ]
     # A restart of the pod is a real change, even to an earlier stage.
     restarted = _pod({"running": {}}, {"waiting": {"reason": "PodInitializing"}}, restarts=1)
-    stages.update(_isvc("Loading"), 1, [restarted])
+    stages.update(_isvc("Loading"), any_pod, [restarted], waiting)
     assert stages.lines[-1] == "storage initializer downloading the model"

@@ -287,7 +287,8 @@ def test_the_kubeconfig_context_chooses_the_namespace(
     assert connect(ClusterSettings(str(path), context="b")).default_namespace == "team-b"
     assert connect(ClusterSettings(str(path), context="c")).default_namespace == "default"
     with pytest.raises(
-        UsageError, match=r"--context 'x' is not in the kubeconfig \(contexts: a, b, c\)"
+        UsageError,
+        match=r"--context 'x' is not in kubeconfig .*kubeconfig \(--kubeconfig\); choose one of its contexts: a, b, c",
     ):
         connect(ClusterSettings(str(path), context="x"))
 
@@ -379,6 +380,7 @@ def test_context_flag_and_namespace_in_the_cli(server: KubeApiServer, tmp_path: 
     env = {"KUBECONFIG": str(path)}
     unknown = run_cli("status", NAME, "--target", "kserve", "--context", "x", env=env)
     assert unknown.code == 2
-    assert "--context 'x' is not in the kubeconfig (contexts: test)" in unknown.stderr
+    assert "--context 'x' is not in kubeconfig " in unknown.stderr
+    assert "(KUBECONFIG); choose one of its contexts: test" in unknown.stderr
     found = run_cli("status", NAME, "--target", "kserve", "--context", "test", env=env)
     assert f"{NAME} (team-a)" in found.stdout, found.stderr  # the context's namespace

@@ -572,9 +572,9 @@ class Cluster:
                 verdict = judge(isvc, expect, pods)
                 if verdict.failure:
                     raise NotReady(f"InferenceService {namespace}/{name} failed: {verdict.failure}")
-                if pods is None and verdict.waiting == READING_PODS:
+                if pods is None:  # a new state: the pods decide, and tell the stage
                     pods = self._pods(namespace, name, deadline)
-                    if pods is None:
+                    if pods is None and verdict.waiting == READING_PODS:
                         raise NotReady(
                             f"cannot read the pods of {namespace}/{name}, which tell whether the "
                             "new model serves; grant list on pods (deploy/rbac.yaml)"
