@@ -1,6 +1,10 @@
 # The FuseML KServe predictor step image: `run` deploys the model a workflow just trained.
 #
-#   docker build -t ghcr.io/fuseml/kserve-predictor:0.1.0 .
+#   scripts/images.sh [--push]        # all three images, tagged with the package's version
+#   docker build --build-arg VERSION=<version> --target step -t ghcr.io/fuseml/kserve-predictor:<version> .
+#
+# <version> is kserve_predictor.__version__ (src/kserve_predictor/__init__.py), the one place
+# the version is written. Given as VERSION, the build stage checks the wheel has that version.
 #
 # FuseML (Tekton) runs the step as `command: [run]` with the step inputs as FUSEML_* variables
 # and the codeset mounted as the working directory (see examples/fuseml/). The image holds the
@@ -10,6 +14,7 @@
 # It also builds with kaniko (FuseML's own builder): no BuildKit-only syntax is used.
 
 ARG PYTHON_IMAGE=python:3.11-slim
+ARG VERSION=
 
 # --- build: turn the source tree into a wheel ------------------------------------------------
 FROM ${PYTHON_IMAGE} AS build
@@ -18,18 +23,24 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip wheel --no-cache-dir --no-deps --wheel-dir /dist .
+ARG VERSION
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /dist . \
+    && if [ -n "$VERSION" ] && [ ! -f "/dist/fuseml_kserve_predictor-$VERSION-py3-none-any.whl" ]; then \
+         echo "VERSION=$VERSION is not the package's version: $(ls /dist)" >&2; exit 1; \
+       fi
 
 # --- the model runtime: kserve-predictor-mlflow's image (README "The project's own runtime") ---
 #
-#   docker build --target runtime -t ghcr.io/fuseml/kserve-predictor-runtime:0.1.0 .
-#   docker build --target runtime-tensorflow -t ghcr.io/fuseml/kserve-predictor-runtime:0.1.0-tensorflow .
+#   docker build --build-arg VERSION=<version> --target runtime -t ghcr.io/fuseml/kserve-predictor-runtime:<version> .
+#   docker build --build-arg VERSION=<version> --target runtime-tensorflow -t ghcr.io/fuseml/kserve-predictor-runtime:<version>-tensorflow .
 #
 # KServe's model server with mlflow, scikit-learn, skops, xgboost-cpu, lightgbm and onnxruntime
 # (the [serve] extra). A KServe pod runs it as `kserve-predictor-runtime --model_name=...`; the
 # model's own requirements are installed at start into /mnt/packages (an emptyDir in the pod).
 FROM ${PYTHON_IMAGE} AS runtime
+ARG VERSION
 LABEL org.opencontainers.image.title="kserve-predictor-runtime" \
+      org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.description="KServe runtime serving any MLflow model through mlflow.pyfunc" \
       org.opencontainers.image.source="https://github.com/fuseml/extensions" \
       org.opencontainers.image.licenses="Apache-2.0"
@@ -56,8 +67,10 @@ RUN pip install --no-cache-dir --root-user-action=ignore "tensorflow-cpu>=2.16,<
 USER 10001:10001
 
 # --- the step image (the default target, last) ------------------------------------------------
-FROM ${PYTHON_IMAGE}
+FROM ${PYTHON_IMAGE} AS step
+ARG VERSION
 LABEL org.opencontainers.image.title="kserve-predictor" \
+      org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.description="FuseML KServe predictor step: deploy MLflow models to KServe" \
       org.opencontainers.image.source="https://github.com/fuseml/extensions" \
       org.opencontainers.image.licenses="Apache-2.0"

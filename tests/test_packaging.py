@@ -5,7 +5,9 @@
 - importing the CLI pulls in no model runtime;
 - deploy/rbac.yaml has only namespaced, plain rules (what they grant: tests/test_rbac.py);
 - examples/fuseml/mlflow-e2e.yaml is a FuseML workflow whose predictor inputs are the
-  FUSEML_* variables the step reads.
+  FUSEML_* variables the step reads;
+- the release recipe: one version number (kserve_predictor.__version__) that the wheel, every
+  image tag the repository names, scripts/images.sh and the default runtime image carry.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+from kserve_predictor import __version__
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -396,7 +400,7 @@ def test_wheel_core_dependencies_are_only_the_lean_core(wheel: Path) -> None:
 def test_wheel_is_the_project_and_ships_the_console_script(wheel: Path, project: dict) -> None:
     meta = _metadata(wheel)
     assert canonicalize_name(meta["Name"]) == canonicalize_name(project["name"])
-    assert meta["Version"] == project["version"]
+    assert meta["Version"] == __version__
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
         (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
@@ -550,11 +554,11 @@ def test_predictor_step_inputs_are_the_variables_the_step_reads(workflow: dict) 
     assert "FUSEML_ENV_WORKFLOW_NAME" not in variables  # set by FuseML, not an input
 
 
-def test_predictor_step_matches_the_image(workflow: dict, final: Stage, project: dict) -> None:
+def test_predictor_step_matches_the_image(workflow: dict, final: Stage) -> None:
     step = _step(workflow, "predictor")
     image, _, tag = step["image"].rpartition(":")
     assert image == "ghcr.io/fuseml/kserve-predictor"
-    assert tag == project["version"]
+    assert tag == __version__
     # the codeset is mounted where the image's working directory is
     (codeset,) = [i["codeset"] for i in step["inputs"] if "codeset" in i]
     assert codeset["path"] == final.all("WORKDIR")[-1]
@@ -599,3 +603,134 @@ def test_gc_rbac_is_a_separate_read_only_cluster_role() -> None:
             "namespace": account["metadata"]["namespace"],
         }
     ]
+
+
+# --- the release recipe: one version number ---------------------------------------------------
+
+IMAGE_REFERENCE = re.compile(r"ghcr\.io/fuseml/(kserve-predictor(?:-runtime)?):([0-9][\w.+-]*)")
+
+
+def _pyproject() -> dict:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        tomllib = pytest.importorskip("tomli")
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_the_version_is_written_in_one_place(project: dict) -> None:
+    """pyproject.toml takes the version from the package; it writes none of its own."""
+    assert "version" not in project
+    assert "version" in project["dynamic"]
+    dynamic = _pyproject()["tool"]["setuptools"]["dynamic"]
+    assert dynamic["version"] == {"attr": "kserve_predictor.__version__"}
+    init = (ROOT / "src" / "kserve_predictor" / "__init__.py").read_text()
+    assert f'__version__ = "{__version__}"' in init.splitlines()  # what scripts/images.sh reads
+
+
+def _text_files() -> Iterator[Path]:
+    for top in ("README.md", "Dockerfile", "docs", "examples", "deploy", "scripts", "src"):
+        path = ROOT / top
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        for file in files:
+            if "__pycache__" not in file.parts and file.suffix not in (".pyc", ".whl"):
+                yield file
+
+
+def test_every_image_tag_the_repository_names_is_this_version() -> None:
+    """Workflows, the runtime manifest and the docs name the images of this version; a release
+    that bumps __version__ and forgets one of them fails here."""
+    found = []
+    for file in _text_files():
+        try:
+            text = file.read_text()
+        except UnicodeDecodeError:
+            continue
+        for match in IMAGE_REFERENCE.finditer(text):
+            tag = match.group(2).removesuffix("-tensorflow")
+            found.append((str(file.relative_to(ROOT)), match.group(0)))
+            assert tag == __version__, f"{file.relative_to(ROOT)} names {match.group(0)}"
+    names = {f for f, _ in found}
+    assert {
+        "examples/fuseml/mlflow-e2e.yaml",
+        "examples/fuseml/mlflow-e2e-canary.yaml",
+        "deploy/kserve-predictor-mlflow.yaml",
+    } <= names
+
+
+def _fake_docker(tmp_path: Path) -> tuple[Path, Path]:
+    log = tmp_path / "docker.log"
+    docker = tmp_path / "docker"
+    docker.write_text(f'#!/bin/sh\necho "$*" >> {shlex.quote(str(log))}\n')
+    docker.chmod(0o755)
+    return docker, log
+
+
+@pytest.mark.parametrize("push", [False, True])
+def test_images_script_tags_every_image_with_the_version(tmp_path: Path, push: bool) -> None:
+    from kserve_predictor.runtime.manifest import IMAGE
+
+    docker, log = _fake_docker(tmp_path)
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "images.sh"), *(["--push"] if push else [])],
+        env={**os.environ, "DOCKER": str(docker)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    v = __version__
+    builds = [
+        f"build --build-arg VERSION={v} --target step -t ghcr.io/fuseml/kserve-predictor:{v} .",
+        f"build --build-arg VERSION={v} --target runtime -t {IMAGE} .",
+        f"build --build-arg VERSION={v} --target runtime-tensorflow -t {IMAGE}-tensorflow .",
+    ]
+    pushes = [
+        f"push ghcr.io/fuseml/kserve-predictor:{v}",
+        f"push {IMAGE}",
+        f"push {IMAGE}-tensorflow",
+    ]
+    assert log.read_text().splitlines() == builds + (pushes if push else [])
+
+
+def test_images_script_targets_are_the_dockerfiles_stages(stages: list[Stage]) -> None:
+    script = (ROOT / "scripts" / "images.sh").read_text()
+    targets = re.findall(r'^  "([\w-]+):\$registry/', script, re.MULTILINE)
+    assert targets == ["step", "runtime", "runtime-tensorflow"]
+    assert set(targets) <= {s.name for s in stages}
+    assert stages[-1].name == "step"  # and still the default target
+
+
+def _wheel_step(stages: list[Stage]) -> str:
+    (build,) = [s for s in stages if s.name == "build"]
+    (run,) = [r for r in build.all("RUN") if "pip wheel" in r]
+    return run
+
+
+@pytest.mark.parametrize(("version", "ok"), [(__version__, True), ("", True), ("9.9.9", False)])
+def test_the_build_stage_refuses_a_version_that_is_not_the_packages(
+    stages: list[Stage], tmp_path: Path, version: str, ok: bool
+) -> None:
+    """The image build stops when VERSION (scripts/images.sh passes it) and the wheel differ."""
+    dist = tmp_path / "dist"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    pip = bin_dir / "pip"  # a pip that builds the package's wheel, by its name
+    pip.write_text(
+        "#!/bin/sh\nmkdir -p $DIST && "
+        f"touch $DIST/fuseml_kserve_predictor-{__version__}-py3-none-any.whl\n"
+    )
+    pip.chmod(0o755)
+    command = _wheel_step(stages).replace("/dist", str(dist))
+    result = subprocess.run(
+        ["sh", "-c", command],
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "VERSION": version, "DIST": str(dist)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert (result.returncode == 0) == ok, result.stderr
+    if not ok:
+        assert "VERSION=9.9.9 is not the package's version" in result.stderr

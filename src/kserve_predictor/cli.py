@@ -61,7 +61,14 @@ def _configure_logging(verbose: bool, redactor: Redactor) -> None:
 
 
 def _emit(args: argparse.Namespace, redactor: Redactor, data: dict[str, Any], human: str) -> None:
-    text = json.dumps(data, indent=2, sort_keys=True) if args.output == "json" else human
+    if args.output == "json":
+        text = json.dumps(data, indent=2, sort_keys=True)
+    elif args.output == "yaml":
+        import yaml
+
+        text = yaml.safe_dump(data, sort_keys=True).rstrip("\n")
+    else:
+        text = human
     print(redactor(text))
 
 
@@ -175,23 +182,12 @@ def cmd_convert(args: argparse.Namespace, redactor: Redactor) -> int:
 
 def _deploy_and_report(args: argparse.Namespace, redactor: Redactor, settings: Any) -> int:
     from .deploy import deploy
-    from .manifests import redacted, to_yaml
 
     for secret in settings.secrets():
         redactor.add(secret)
     result = deploy(settings, progress=_progress(args))
     if result.dry_run:
-        plan = (
-            f"# plan: deploy {settings.model_url} as {result.app_name} in {result.namespace}\n"
-            f"# engine {result.engine} (protocol {result.protocol}), spec style {result.spec_style}\n"
-            f"# converted layout: {result.storage_uri}\n"
-            + _plan_compatibility(result.compatibility)
-            + _plan_options(settings.options)
-            + "# nothing was written (dry run)\n"
-        )
-        data = {**result.as_dict(), "manifests": [redacted(m) for m in result.manifests]}
-        _emit(args, redactor, data, plan + to_yaml(result.manifests))
-        return 0
+        return _report_dry_run(args, redactor, settings, result)
     from .step import write_result
 
     written = write_result(result.prediction_url) if args.command == "run" else None
@@ -212,6 +208,46 @@ def _deploy_and_report(args: argparse.Namespace, redactor: Redactor, settings: A
 
             human += f"\ntraffic: {describe_split(result.split)}"
     _emit(args, redactor, result.as_dict(), human)
+    return 0
+
+
+def _report_dry_run(
+    args: argparse.Namespace, redactor: Redactor, settings: Any, result: Any
+) -> int:
+    """The plan and the manifests: human (the plan as YAML comments, then the manifests), json,
+    or yaml (only the manifests, one multi-document stream for a GitOps repository; the plan
+    goes to stderr). Secret values are redacted unless --show-secrets asked for them."""
+    from .manifests import redacted, to_yaml
+
+    show = bool(getattr(args, "show_secrets", False))
+    shown = result.manifests if show else [redacted(m) for m in result.manifests]
+    client = result.dry_run == "client"
+    plan = (
+        f"# plan: deploy {settings.model_url} as {result.app_name} in {result.namespace}\n"
+        f"# engine {result.engine} (protocol {result.protocol}), spec style {result.spec_style}\n"
+        f"# converted layout: {result.storage_uri}\n"
+        + _plan_compatibility(result.compatibility)
+        + _plan_options(settings.options)
+        + (
+            "# dry run (client): rendered from the model's metadata; no kubeconfig read, no "
+            "Kubernetes or FuseML request made\n"
+            + "".join(f"# not checked: {item}\n" for item in result.not_checked)
+            if client
+            else "# dry run (server): checked by the cluster's dry-run apply\n"
+        )
+        + "# nothing was written (dry run)\n"
+    )
+    # Asked for explicitly, the Secret's values are printed; every other mask stays.
+    mask = redactor.without(settings.secrets()) if show else redactor
+    if args.output == "yaml":
+        for line in plan.splitlines():
+            log.info("%s", line.removeprefix("# "))
+        print(mask(to_yaml(shown, redact_secrets=False).rstrip("\n")))
+    elif args.output == "json":
+        data = {**result.as_dict(), "manifests": shown}
+        print(mask(json.dumps(data, indent=2, sort_keys=True)))
+    else:
+        print(mask(plan + to_yaml(shown, redact_secrets=False).rstrip("\n")))
     return 0
 
 
@@ -392,6 +428,11 @@ def cmd_deploy(args: argparse.Namespace, redactor: Redactor) -> int:
             "--workers applies to --target local; on KServe the runtime sizes its workers "
             "(the project's runtime: one per CPU of the pod's limit)"
         )
+    if args.show_secrets and not args.dry_run:
+        raise UsageError(
+            "--show-secrets applies to --dry-run (it shows the Secret's values in the printed "
+            "manifests); a deployment prints no manifests"
+        )
     network = NetworkSettings.from_env()
     settings = DeploySettings(
         model_url=args.model,
@@ -406,7 +447,7 @@ def cmd_deploy(args: argparse.Namespace, redactor: Redactor) -> int:
         codeset=origin.codeset,
         timeout=args.timeout,
         spec_style=args.spec_style,
-        dry_run=args.dry_run,
+        dry_run=args.dry_run or False,
         force=args.force,
         fuseml_url=args.fuseml_url or None,
         fuseml_source=_fuseml_source(args),
@@ -605,7 +646,14 @@ def _parser() -> argparse.ArgumentParser:
         default=_env_verbose(),
         help="debug logs (secrets redacted)",
     )
-    add("--output", choices=("human", "json"), default="human", help="output format")
+    add(
+        "-o",
+        "--output",
+        choices=("human", "json", "yaml"),
+        default="human",
+        help="output format (deploy --dry-run -o yaml: only the manifests, one multi-document "
+        "YAML stream)",
+    )
 
     model = argparse.ArgumentParser(add_help=False)
     add = model.add_argument
@@ -738,7 +786,21 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         help="predictor.model or legacy framework fields (default: probe the cluster)",
     )
-    add("--dry-run", action="store_true", help="write nothing; print the plan and the manifests")
+    add(
+        "--dry-run",
+        nargs="?",
+        const="server",
+        default=None,
+        choices=("server", "client"),
+        help="write nothing; print the plan and the manifests. server (the default): checked by "
+        "the cluster; client: from the model's metadata alone, no kubeconfig or Kubernetes "
+        "API (needs --namespace)",
+    )
+    add(
+        "--show-secrets",
+        action="store_true",
+        help="with --dry-run: print the Secret's S3 credentials (default: redacted)",
+    )
     add(
         "--runtime-libraries",
         default=os.environ.get("FUSEML_RUNTIME_LIBRARIES") or None,

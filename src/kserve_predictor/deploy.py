@@ -1,11 +1,16 @@
 """One deployment, in the order of DESIGN.md §1: read, choose, convert, apply, wait, register,
 output. Everything that can be checked is checked before the first write, so bad input leaves
 no InferenceService, no upload and no registration behind.
+
+Two dry runs write nothing: ``server`` goes through every check against the cluster (the
+Kubernetes API's own dry-run apply included); ``client`` renders the manifests from the model's
+metadata alone, without a kubeconfig, the Kubernetes API or FuseML (``render``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -21,7 +26,7 @@ from .ownership import ADOPT, refuse_unless_ours
 from .progress import NO_PROGRESS, Progress
 from .redact import masked_repr
 from .retry import RetryPolicy
-from .settings import DeploySettings
+from .settings import DRY_RUN_CLIENT, DeploySettings
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +47,10 @@ class DeployResult:
     """The InferenceService's status.url."""
     conversion: ConversionResult | None = None
     registered: bool = False
-    dry_run: bool = False
+    dry_run: str = ""
+    """"" for a deployment; the dry run's mode: "server" or "client"."""
+    not_checked: list[str] = field(default_factory=list)
+    """What a client dry run leaves unchecked (NOT_CHECKED)."""
     changed: list[str] = field(default_factory=list)
     """Objects whose stored state this run changed."""
     smoke_ms: float | None = None
@@ -67,7 +75,9 @@ class DeployResult:
             "prediction_url": self.prediction_url,
             "url": self.url,
             "registered": self.registered,
-            "dry_run": self.dry_run,
+            "dry_run": bool(self.dry_run),
+            "dry_run_mode": self.dry_run or None,
+            "not_checked": self.not_checked,
             "changed": self.changed,
             "copied": conversion.copied if conversion else [],
             "skipped": conversion.skipped if conversion else [],
@@ -116,12 +126,29 @@ def require_s3(model_url: str, resolved: str, run_local: bool = False) -> None:
     )
 
 
+NOT_CHECKED = (
+    "spec style (predictor.model written; --spec-style legacy for a KServe without the "
+    "ServingRuntime API)",
+    "runtime selection against the cluster's runtimes (assumed: KServe v0.20.0's defaults"
+    ", and kserve-predictor-mlflow for --predictor pyfunc)",
+    "namespace existence",
+    "permissions",
+    "CRD schema and admission webhooks",
+    "objects of the same name (ownership, field managers, the deployment mode they run in)",
+    "the deployment mode's spelling for the cluster's KServe release (v0.16+ names written)",
+    "FuseML reachability",
+)
+"""What ``--dry-run=client`` cannot know without the cluster, said with its plan."""
+
+
 def deploy(
     settings: DeploySettings, cluster: Cluster | None = None, progress: Progress = NO_PROGRESS
 ) -> DeployResult:
     """Deploy the model to KServe; returns when it answers (or raises a typed error).
 
-    ``progress`` is told of the conversion's copies (the CLI shows them on a terminal).
+    ``progress`` is told of the conversion's copies (the CLI shows them on a terminal). With
+    ``settings.dry_run`` it returns the plan instead, having written nothing (``client``: see
+    ``render``).
     """
     # 1-2. What the model is and which engine serves it: metadata only.
     app = check_app_name(settings.app_name)
@@ -137,6 +164,8 @@ def deploy(
             "(set FUSEML_APP_NAME to update one service)",
             app,
         )
+    if settings.dry_run_mode == DRY_RUN_CLIENT:
+        return render(settings, location, limits)
 
     cluster = cluster or connect(  # reads the kubeconfig only; no request yet
         ClusterSettings(
@@ -161,7 +190,7 @@ def deploy(
     listed = cluster.list_runtimes(settings.namespace)
     detection, runtimes = _check_compatibility(listed, settings, location)
     engine = _with_protocol(detection.require_engine(), settings.options.protocol, runtimes)
-    style = _spec_style(cluster, settings.spec_style)
+    style = _spec_style(settings.spec_style, cluster.serves_serving_runtimes)
     objects = _manifests(settings, detection, location, engine, limits, style)
     existing = _check_ownership(cluster, settings, objects)
     _check_mode(settings, existing["InferenceService"])
@@ -188,10 +217,10 @@ def deploy(
         manifests.storage_uri(objects[-1]),
         style,
         objects,
-        dry_run=settings.dry_run,
+        dry_run=settings.dry_run_mode,
         compatibility=detection.compatibility.as_dict() if detection.compatibility else None,
     )
-    if settings.dry_run:
+    if result.dry_run:
         return result
 
     # 3. Convert next to the model (server-side copies, skipped when up to date).
@@ -268,6 +297,47 @@ def deploy(
     return result
 
 
+def render(
+    settings: DeploySettings, location: ModelLocation, limits: dict[str, str]
+) -> DeployResult:
+    """``--dry-run=client``: the Secret, ServiceAccount and InferenceService from the model's
+    metadata alone. S3 is read (MLmodel, the environment files, the listing that names the
+    layout's folder), nothing is written anywhere, and no kubeconfig is read: what only the
+    cluster knows is assumed and listed in ``not_checked`` (NOT_CHECKED). The output is
+    reproducible: no rollout id (a deploy stamps one; KServe does not need it), no previous
+    model (there is no live service to read)."""
+    from .compatibility import OWN_RUNTIME_ENGINE
+    from .runtime.manifest import serving_runtime
+    from .runtime_selection import ServingRuntime, default_runtimes
+
+    if not settings.namespace:
+        raise UsageError(
+            "--dry-run=client needs --namespace (FUSEML_ENV_WORKFLOW_NAMESPACE): without the "
+            "cluster there is no kubeconfig context to take it from; e.g. --namespace models"
+        )
+    check_host_names(settings.app_name, settings.namespace)
+    runtimes = list(default_runtimes())
+    if settings.predictor.strip().lower() == OWN_RUNTIME_ENGINE:  # asked for: assume installed
+        runtimes.append(ServingRuntime.from_object(serving_runtime()))
+    detection, known = _choose_engine(settings, location, runtimes, "defaults")
+    engine = _with_protocol(detection.require_engine(), settings.options.protocol, known)
+    style = _spec_style(settings.spec_style, lambda: True)  # auto: KServe >= 0.8's model style
+    _check_mode(settings, None)
+    objects = _manifests(settings, detection, location, engine, limits, style)
+    return DeployResult(
+        settings.app_name,
+        settings.namespace,
+        engine.name,
+        engine.protocol,
+        manifests.storage_uri(objects[-1]),
+        style,
+        objects,
+        dry_run=DRY_RUN_CLIENT,
+        not_checked=list(NOT_CHECKED),
+        compatibility=detection.compatibility.as_dict() if detection.compatibility else None,
+    )
+
+
 def _smoke_test(
     isvc: dict[str, Any], detection: Detection, engine: Engine, app: str
 ) -> float | None:
@@ -324,9 +394,7 @@ def _check_compatibility(
     KServe's release defaults when they cannot be listed); stop on ``incompatible`` unless
     allowed. Writes nothing. Returns the runtimes looked at too (None: the cluster has no
     ServingRuntime API)."""
-    from .compatibility import INCOMPATIBLE, WARNING
     from .runtime_selection import ServingRuntime, default_runtimes
-    from .serving_options import asks_probabilities
 
     objects, unreadable = listed
     runtimes = [ServingRuntime.from_object(o) for o in objects]
@@ -340,6 +408,18 @@ def _check_compatibility(
         )
         runtimes += list(default_runtimes())
         source = "cluster+defaults" if objects else "defaults"
+    return _choose_engine(settings, location, runtimes, source)
+
+
+def _choose_engine(
+    settings: DeploySettings, location: ModelLocation, runtimes: list[Any], source: str
+) -> tuple[Detection, list[Any] | None]:
+    """The engine for the model among ``runtimes`` and its compatibility verdict; stop on
+    ``incompatible`` unless allowed. ``source`` "unknown": the cluster's runtimes are not
+    known (returned as None)."""
+    from .compatibility import INCOMPATIBLE, WARNING
+    from .serving_options import asks_probabilities
+
     detection = detect(
         location,
         settings.predictor,
@@ -485,12 +565,14 @@ def _check_namespace(cluster: Cluster, namespace: str) -> None:
         raise UsageError(f"namespace {namespace!r} does not exist; create it or choose another")
 
 
-def _spec_style(cluster: Cluster, asked: str) -> str:
+def _spec_style(asked: str, serves_serving_runtimes: Callable[[], bool]) -> str:
+    """The style asked for; ``auto``: model style where the cluster serves the ServingRuntime
+    API (asked only then)."""
     if asked in (manifests.MODEL_STYLE, manifests.LEGACY_STYLE):
         return asked
     if asked != "auto":
         raise UsageError(f"spec style {asked!r} is unknown; use auto, model or legacy")
-    return manifests.MODEL_STYLE if cluster.serves_serving_runtimes() else manifests.LEGACY_STYLE
+    return manifests.MODEL_STYLE if serves_serving_runtimes() else manifests.LEGACY_STYLE
 
 
 def _manifests(

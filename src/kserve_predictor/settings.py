@@ -152,6 +152,13 @@ def _multipart_threshold(env: Mapping[str, str]) -> int:
     return int(text)
 
 
+DRY_RUN_SERVER = "server"
+"""Checks against the cluster (its dry-run apply), writes nothing."""
+DRY_RUN_CLIENT = "client"
+"""Manifests from the model's metadata alone: no Kubernetes API, nothing written."""
+DRY_RUN_MODES = (DRY_RUN_CLIENT, DRY_RUN_SERVER)
+
+
 @dataclass(frozen=True)
 class DeploySettings:
     """Everything one deployment needs, from `deploy` flags or the FuseML step environment."""
@@ -174,7 +181,12 @@ class DeploySettings:
     """Seconds to wait for the InferenceService to become ready."""
     spec_style: str = "auto"
     """auto (probe the ServingRuntime API), model or legacy."""
-    dry_run: bool = False
+    dry_run: bool | str = False
+    """Write nothing and return the plan. ``"server"`` (``True`` means the same; the CLI's plain
+    ``--dry-run``): every check against the cluster and FuseML, the Kubernetes API's own
+    dry-run apply included. ``"client"``: the manifests from the model's metadata alone; no
+    kubeconfig is read and no Kubernetes or FuseML request is made (deploy.NOT_CHECKED says
+    what that leaves unchecked); needs ``namespace``."""
     force: bool = False
     """Adopt an InferenceService of the same name that another owner created, and take over
     fields another field manager set (server-side apply with force)."""
@@ -198,6 +210,19 @@ class DeploySettings:
     """Deploy even when the compatibility check says the runtime cannot serve the model."""
     options: ServingOptions = field(default_factory=ServingOptions)
     """KServe's serving options (canary, autoscaling, mode, protocol, logger, placement)."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.dry_run, bool) and self.dry_run not in (*DRY_RUN_MODES, ""):
+            raise UsageError(
+                f"dry run {self.dry_run!r} is unknown; use {' or '.join(DRY_RUN_MODES)}"
+            )
+
+    @property
+    def dry_run_mode(self) -> str:
+        """ "" (a deployment), "server" or "client"."""
+        if isinstance(self.dry_run, bool):
+            return DRY_RUN_SERVER if self.dry_run else ""
+        return self.dry_run
 
     def __repr__(self) -> str:
         return masked_repr(self)
