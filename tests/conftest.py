@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zoo_cache
 
 TESTS = Path(__file__).parent
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
@@ -34,11 +34,35 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+SESSION_TMP: Path | None = None
+"""This session's (this xdist worker's) base temporary folder: every home a test uses is in it."""
+
+
+def ours(pid: int | str) -> bool:
+    """Whether process ``pid`` was started by this test session: its KSERVE_PREDICTOR_HOME is
+    under this session's temporary folder. Tests that look for processes on the machine use it
+    so that another worker's or another run's processes (same app names) are never counted."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:  # exited, or not ours to read
+        return False
+    homes = [
+        v.removeprefix(b"KSERVE_PREDICTOR_HOME=")
+        for v in environ
+        if v.startswith(b"KSERVE_PREDICTOR_HOME=")
+    ]
+    return SESSION_TMP is not None and any(
+        Path(os.fsdecode(h)).is_relative_to(SESSION_TMP) for h in homes
+    )
+
+
 @pytest.fixture(scope="session", autouse=True)
 def hermetic_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Local state of the whole session lives in tmp dirs: the suite never reads or changes the
     user's home (their ~/.kserve-predictor servers and names, their kubeconfig, the libraries'
     caches). Commands run with run_cli, and the model-making subprocesses, inherit this."""
+    global SESSION_TMP
+    SESSION_TMP = tmp_path_factory.getbasetemp()
     home = tmp_path_factory.mktemp("kserve-predictor-home")
     user = tmp_path_factory.mktemp("home")
     isolated = {
@@ -61,33 +85,16 @@ def hermetic_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ[key] = value
 
 
-def cached_models(script: str, sources: list[Path], prefix: str = "", suffix: str = "") -> Path:
-    """The models ``tests/<script>`` makes with real MLflow, made once and cached by the digest of
-    the script and the sources it reads."""
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in [TESTS / script, *sources]))
-    cache = TESTS / ".zoo-cache" / f"{prefix}{digest.hexdigest()[:12]}{suffix}"
-    if not (cache / ".complete").exists():
-        subprocess.run(
-            [sys.executable, str(TESTS / script), str(cache)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        (cache / ".complete").touch()
-    return cache
-
-
 @pytest.fixture(scope="session")
 def zoo() -> Path:
-    """The model zoo (tests/modelzoo.py)."""
-    return cached_models("modelzoo.py", [TESTS / "pyfunc_model.py"])
+    """The model zoo (tests/modelzoo.py), built once per content key (tests/zoo_cache.py)."""
+    return zoo_cache.zoo()
 
 
 @pytest.fixture(scope="session")
 def runtime_zoo() -> Path:
     """The runtime tests' extra models (tests/runtime_models.py)."""
-    code = sorted((TESTS / "runtime_model_code").rglob("*.py"))
-    return cached_models("runtime_models.py", code, suffix="-runtime")
+    return zoo_cache.runtime_zoo()
 
 
 @dataclass
