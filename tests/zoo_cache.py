@@ -3,9 +3,10 @@
     python tests/zoo_cache.py          # build every zoo now (scripts/test.sh does, before pytest)
 
 A zoo is what one script (tests/modelzoo.py, runtime_models.py, compat_zoo.py) writes. Its cache
-key is the digest of the script, the sources it reads, the Python version and every installed
-distribution's name and version: a changed script, model code or library (a new MLflow,
-scikit-learn, TensorFlow …) makes a new key, so the zoo is rebuilt, never reused stale.
+key is the digest of the script, the sources it reads, the Python version and the name and
+version of every installed distribution but the test and lint tools: a changed script, model
+code or library (a new MLflow, scikit-learn, TensorFlow …) makes a new key, so the zoo is
+rebuilt, never reused stale.
 
 Where: ``$KSERVE_PREDICTOR_ZOO_CACHE`` if set, else tests/.zoo-cache. The tests never look in the
 user's home: scripts/test.sh, not the test session, chooses a cache outside the clone and hands
@@ -31,13 +32,25 @@ TESTS = Path(__file__).parent
 ROOT = Path(os.environ.get("KSERVE_PREDICTOR_ZOO_CACHE") or TESTS / ".zoo-cache")
 
 
+# Installed but never part of a model: the project itself (the zoo scripts do not import it) and
+# the test and lint tools, so that installing one does not rebuild the zoos.
+NOT_IN_MODELS = (
+    "fuseml-kserve-predictor",
+    "pytest",
+    "execnet",
+    "coverage",
+    "ruff",
+    "mypy",
+    "types-",
+)
+
+
 def environment_key() -> bytes:
-    """The Python version and every installed distribution, sorted (the editable project itself
-    is left out: the zoo scripts do not import it)."""
+    """The Python version and every other installed distribution's name and version, sorted."""
     names = sorted(
-        f"{d.metadata['Name']}=={d.version}".lower()
+        f"{name}=={d.version}"
         for d in metadata.distributions()
-        if d.metadata["Name"] and d.metadata["Name"] != "fuseml-kserve-predictor"
+        if (name := (d.metadata["Name"] or "").lower()) and not name.startswith(NOT_IN_MODELS)
     )
     return "\n".join([sys.version, *names]).encode()
 
