@@ -34,6 +34,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+SLOW = TESTS / "slow.txt"
+"""The tests that took 4 s or more in the last measured run (docs/testing.md), one node id a
+line, but those that alone reach a module (mlflow_deployments, mlflow_predict): marked ``slow``
+here, so ``-m "not slow"`` (scripts/test.sh --quick) leaves them out. A renamed or new test is
+not listed, so it runs in both: a stale list can only make --quick slower, never skip a test."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    slow = {line.strip() for line in SLOW.read_text().splitlines() if line.strip()}
+    for item in items:
+        if item.nodeid in slow:
+            item.add_marker(pytest.mark.slow)
+
+
 SESSION_TMP: Path | None = None
 """This session's (this xdist worker's) base temporary folder: every home a test uses is in it."""
 
