@@ -157,7 +157,12 @@ def test_another_workflow_is_named_as_the_owner(s3: S3Server, s3_model, cluster:
         (["--runtime-version", "a b"], {}, "cannot be an image tag"),
         (["--predictor", "tensorflow"], {}, "predictor 'tensorflow' cannot serve"),
         (["-n", "nowhere"], {}, "namespace 'nowhere' does not exist"),
-        (["--workflow", "wf"], {"FUSEML_SERVER_URL": "http://127.0.0.1:{port}"}, "unreachable"),
+        (
+            ["--workflow", "wf"],
+            # retried for 5 s, not the default 60: what is proven is the message and no write
+            {"FUSEML_SERVER_URL": "http://127.0.0.1:{port}", "KSERVE_PREDICTOR_RETRY_SECONDS": "5"},
+            "unreachable",
+        ),
     ],
 )
 def test_bad_input_leaves_nothing_behind(
