@@ -2,7 +2,7 @@
 
     scripts/test.sh -q -p no:cacheprovider --junitxml=report.xml
     .venv/bin/python scripts/test_durations.py report.xml [--top 50]
-    .venv/bin/python scripts/test_durations.py report.xml --slow 4 > tests/slow.txt
+    .venv/bin/python scripts/test_durations.py report.xml --slow 2 > tests/slow.txt
 
 A test's time is its setup, call and teardown, as pytest's --durations adds them up; a file's
 is the sum of its tests'. Under xdist the times are each worker's wall clock, not CPU time: on a
