@@ -2,26 +2,60 @@
 # Build the stock-runtime virtual environments the compatibility tests load models in:
 # .runtime-envs/<runtime>/ with the library versions that KServe's default image ships
 # (src/kserve_predictor/data/runtime_libraries.yaml names the sources). Cached and idempotent:
-# an environment is rebuilt only when its pinned list changes.
+# an environment is rebuilt only when its pinned list (or the Python building it) changes.
+#
+# With RUNTIME_ENVS_CACHE=DIR (scripts/test.sh sets it to a folder outside the clone), each
+# environment is built once in DIR/<runtime>-<digest of the Python version and the pins>/ and
+# .runtime-envs/<runtime> is a symlink to it: a fresh clone reuses it, a changed pin makes a new
+# digest and so a new build. Builders of one digest take turns on its lock file (flock).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python="${RUNTIME_ENV_PYTHON:-python3.11}"
 command -v "$python" >/dev/null || python=python3
 root=.runtime-envs
 mkdir -p "$root"
+cache="${RUNTIME_ENVS_CACHE:-}"
 
-build() {
-  local name="$1"; shift
-  local env="$root/$name" wanted="$*"
-  if [ -f "$env/.pins" ] && [ "$(cat "$env/.pins")" = "$wanted" ]; then
-    return 0
-  fi
+install() {  # install ENV PINS...: a new environment at ENV with exactly these pins
+  local env="$1"; shift
   rm -rf "$env"
   "$python" -m venv "$env"
   "$env/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "$@" \
     2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
-  printf '%s' "$wanted" > "$env/.pins"
-  echo "built $env: $wanted"
+  printf '%s' "$*" > "$env/.pins"  # written last: an environment without it is unfinished
+  echo "built $env: $*"
+}
+
+has() {  # has ENV PINS: ENV is a finished environment with exactly these pins
+  [ -f "$1/.pins" ] && [ "$(cat "$1/.pins")" = "$2" ]
+}
+
+build() {
+  local name="$1"; shift
+  local env="$root/$name" wanted="$*"
+  if [ -z "$cache" ]; then  # in the clone, as before
+    if [ ! -L "$env" ] && has "$env" "$wanted"; then
+      return 0
+    fi
+    rm -rf "$env"
+    install "$env" "$@"
+    return 0
+  fi
+  local digest target
+  digest="$( { "$python" -c 'import sys; print(sys.version)'; printf '%s' "$wanted"; } \
+    | sha256sum | cut -c1-16)"
+  target="$cache/$name-$digest"
+  mkdir -p "$cache"
+  if ! has "$target" "$wanted"; then
+    (
+      flock 9
+      has "$target" "$wanted" || install "$target" "$@"
+    ) 9>"$target.lock"
+  fi
+  if [ "$(readlink "$env" 2>/dev/null)" != "$target" ]; then
+    rm -rf "$env"
+    ln -s "$target" "$env"
+  fi
 }
 
 # kserve/sklearnserver:v0.14.0 … v0.20.0: Python 3.11, scikit-learn ~=1.5.1 (1.5.2), no cloudpickle.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -12,6 +11,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zoo_cache
 
 TESTS = Path(__file__).parent
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
@@ -34,11 +35,53 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+SLOW = TESTS / "slow.txt"
+"""The tests that took 2 s or more in the last measured run (docs/testing.md), one node id a
+line, but those that alone reach a module (mlflow_deployments, mlflow_predict): marked ``slow``
+here, so ``-m "not slow"`` (scripts/test.sh --quick) leaves them out. A renamed or new test is
+not listed, so it runs in both: a stale list can only make --quick slower, never skip a test."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    slow = {line.strip() for line in SLOW.read_text().splitlines() if line.strip()}
+    for item in items:
+        if item.nodeid in slow:
+            item.add_marker(pytest.mark.slow)
+    # The files with the most slow tests first (a stable sort: a file's own order is kept), so
+    # that xdist (--dist loadfile) starts the longest files early instead of ending on them.
+    per_file = Counter(node.split("::")[0] for node in slow)
+    items.sort(key=lambda item: -per_file[item.nodeid.split("::")[0]])
+
+
+SESSION_TMP: Path | None = None
+"""This session's (this xdist worker's) base temporary folder: every home a test uses is in it."""
+
+
+def ours(pid: int | str) -> bool:
+    """Whether process ``pid`` was started by this test session: its KSERVE_PREDICTOR_HOME is
+    under this session's temporary folder. Tests that look for processes on the machine use it
+    so that another worker's or another run's processes (same app names) are never counted."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:  # exited, or not ours to read
+        return False
+    homes = [
+        v.removeprefix(b"KSERVE_PREDICTOR_HOME=")
+        for v in environ
+        if v.startswith(b"KSERVE_PREDICTOR_HOME=")
+    ]
+    return SESSION_TMP is not None and any(
+        Path(os.fsdecode(h)).is_relative_to(SESSION_TMP) for h in homes
+    )
+
+
 @pytest.fixture(scope="session", autouse=True)
 def hermetic_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Local state of the whole session lives in tmp dirs: the suite never reads or changes the
     user's home (their ~/.kserve-predictor servers and names, their kubeconfig, the libraries'
     caches). Commands run with run_cli, and the model-making subprocesses, inherit this."""
+    global SESSION_TMP
+    SESSION_TMP = tmp_path_factory.getbasetemp()
     home = tmp_path_factory.mktemp("kserve-predictor-home")
     user = tmp_path_factory.mktemp("home")
     isolated = {
@@ -62,33 +105,16 @@ def hermetic_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ[key] = value
 
 
-def cached_models(script: str, sources: list[Path], prefix: str = "", suffix: str = "") -> Path:
-    """The models ``tests/<script>`` makes with real MLflow, made once and cached by the digest of
-    the script and the sources it reads."""
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in [TESTS / script, *sources]))
-    cache = TESTS / ".zoo-cache" / f"{prefix}{digest.hexdigest()[:12]}{suffix}"
-    if not (cache / ".complete").exists():
-        subprocess.run(
-            [sys.executable, str(TESTS / script), str(cache)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        (cache / ".complete").touch()
-    return cache
-
-
 @pytest.fixture(scope="session")
 def zoo() -> Path:
-    """The model zoo (tests/modelzoo.py)."""
-    return cached_models("modelzoo.py", [TESTS / "pyfunc_model.py"])
+    """The model zoo (tests/modelzoo.py), built once per content key (tests/zoo_cache.py)."""
+    return zoo_cache.zoo()
 
 
 @pytest.fixture(scope="session")
 def runtime_zoo() -> Path:
     """The runtime tests' extra models (tests/runtime_models.py)."""
-    code = sorted((TESTS / "runtime_model_code").rglob("*.py"))
-    return cached_models("runtime_models.py", code, suffix="-runtime")
+    return zoo_cache.runtime_zoo()
 
 
 @dataclass

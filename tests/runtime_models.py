@@ -3,8 +3,8 @@ stays untouched: changing modelzoo.py rebuilds every model).
 
     python tests/runtime_models.py OUT_DIR
 
-The conftest fixture ``runtime_zoo`` caches them under tests/.zoo-cache/<digest>-runtime/, keyed
-by this script and the model code in tests/runtime_model_code/.
+The conftest fixture ``runtime_zoo`` caches them (tests/zoo_cache.py: <digest>-runtime/), keyed
+by this script, the model code in tests/runtime_model_code/ and the installed libraries.
 """
 
 from __future__ import annotations

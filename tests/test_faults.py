@@ -98,7 +98,9 @@ def test_s3_outage_fails_then_rerun_completes(
     work = codeset(tmp_path)
     proxy.pause()  # the store is down
     start = time.monotonic()
-    down = run_cli("run", env=env, cwd=work)
+    # retried for 10 s, not the default 60 s: the outcome (exit 1, "unreachable", nothing
+    # applied) is the same, and the budget's length is not what this test proves
+    down = run_cli("run", env={**env, "KSERVE_PREDICTOR_RETRY_SECONDS": "10"}, cwd=work)
     assert down.code == 1 and "unreachable" in down.stderr
     assert time.monotonic() - start < 90  # retried, but bounded
     assert cluster.api.list_objects("inferenceservices", NS) == []  # type: ignore[attr-defined]
@@ -159,7 +161,8 @@ def test_fuseml_503_is_retried_and_persistent_failure_names_the_url(
     # failing (a re-run whose application is listed as it is registers nothing).
     assert requests.delete(f"{fuseml.url}/applications/{APP}", timeout=10).status_code == 204
     fuseml.fail_next(503, times=50, method="POST")
-    failed = run_cli("run", env=env, cwd=work)
+    # a 10 s budget, not the default 60 s: the first run above proved the retries
+    failed = run_cli("run", env={**env, "KSERVE_PREDICTOR_RETRY_SECONDS": "10"}, cwd=work)
     assert failed.code == 1
     assert (
         "HTTP 503" in failed.stderr

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import CliResult, S3Server, free_port, run_cli
+from conftest import CliResult, S3Server, free_port, ours, run_cli
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 
@@ -41,8 +41,9 @@ def predict(url: str) -> list[int]:
 
 
 def servers_named(app: str, workers: bool = True) -> list[int]:
-    """Pids of every local model server process serving ``app`` on this machine; without
-    ``workers``, only the first process of each server (the one recorded)."""
+    """Pids of every local model server process serving ``app`` that this test session started
+    (conftest.ours: not another xdist worker's or another run's); without ``workers``, only the
+    first process of each server (the one recorded)."""
     pids = []
     for proc in Path("/proc").iterdir():
         try:
@@ -50,7 +51,7 @@ def servers_named(app: str, workers: bool = True) -> list[int]:
         except OSError:
             continue
         served = b"kserve_predictor.serving.server" in argv and app.encode() in argv
-        if served and (workers or b"--fd" not in argv):
+        if served and (workers or b"--fd" not in argv) and ours(proc.name):
             pids.append(int(proc.name))
     return sorted(pids)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import cached_models
+import zoo_cache
 
 from kserve_predictor.compatibility import ADJUSTED, INCOMPATIBLE, OK, WARNING
 from kserve_predictor.convert import convert
@@ -62,9 +62,7 @@ def runtime_envs() -> Path:
 @pytest.fixture(scope="session")
 def compat_zoo() -> Path:
     """tests/compat_zoo.py's models."""
-    return cached_models(
-        "compat_zoo.py", [TESTS / "compat_code.py", TESTS / "compat_pyfunc.py"], prefix="compat-"
-    )
+    return zoo_cache.compat_zoo()
 
 
 def reference(model: Path, fmt: str, proba: bool) -> dict[str, Any]:
