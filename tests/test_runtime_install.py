@@ -215,7 +215,7 @@ def test_the_runtime_image_targets() -> None:
     assert runtime.env()["KSERVE_PREDICTOR_PACKAGES_DIR"] == "/mnt/packages"
     assert tensorflow.base == "runtime"
     assert any("tensorflow-cpu" in r for r in tensorflow.all("RUN"))
-    assert parse_dockerfile()[-1].name is None  # the step image stays the default target
+    assert parse_dockerfile()[-1].name == "step"  # the last stage: the default target
     from kserve_predictor.runtime.manifest import IMAGE_PYTHON
 
     assert runtime.base == "python:{}.{}-slim".format(*IMAGE_PYTHON)
