@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -79,10 +78,10 @@ def log_versions(tracking: str, count: int, broken: set[int] = frozenset()) -> A
                 input_example=x.head(2),
             )
         if number in broken:
-            from mlflow.artifacts import download_artifacts  # noqa: F401
             import boto3
 
-            bucket, _, key = info.artifact_path.removeprefix("s3://").partition("/")
+            source = client.get_model_version_download_uri("iris", info.registered_model_version)
+            bucket, _, key = source.removeprefix("s3://").partition("/")
             boto3.client("s3", endpoint_url=os.environ["MLFLOW_S3_ENDPOINT_URL"]).put_object(
                 Bucket=bucket, Key=f"{key}/model.pkl", Body=b"not a pickle"
             )
@@ -103,7 +102,9 @@ class SyncProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_"))}
-        env.update(s3.env, MLFLOW_TRACKING_URI=tracking, KSERVE_PREDICTOR_SYNC_WEBHOOK_SECRET=SECRET)
+        env.update(
+            s3.env, MLFLOW_TRACKING_URI=tracking, KSERVE_PREDICTOR_SYNC_WEBHOOK_SECRET=SECRET
+        )
         self.process = subprocess.Popen(
             [sys.executable, "-m", "kserve_predictor", "sync", "--config", str(config),
              "--kubeconfig", str(cluster.kubeconfig), "--listen", f"127.0.0.1:{self.port}"],
@@ -116,7 +117,9 @@ class SyncProcess:
         except requests.RequestException:
             return []
 
-    def wait_for(self, check: Callable[[dict[str, Any]], bool], timeout: float = 180) -> dict[str, Any]:
+    def wait_for(
+        self, check: Callable[[dict[str, Any]], bool], timeout: float = 180
+    ) -> dict[str, Any]:
         deadline = time.time() + timeout
         while time.time() < deadline:
             states = self.status()
@@ -124,7 +127,9 @@ class SyncProcess:
                 return states[0]
             assert self.process.poll() is None, self.output()[-3000:]
             time.sleep(0.5)
-        raise AssertionError(f"timed out; last status {self.status()}; log:\n{self.output()[-3000:]}")
+        raise AssertionError(
+            f"timed out; last status {self.status()}; log:\n{self.output()[-3000:]}"
+        )
 
     def output(self) -> str:
         return self.log.read_text()
@@ -144,7 +149,9 @@ def storage(cluster: Cluster, tracking: str) -> str:
     from kserve_predictor.cluster import ClusterSettings, connect
     from kserve_predictor.manifests import storage_uri
 
-    live = connect(ClusterSettings(str(cluster.kubeconfig))).get("InferenceService", "default", "iris")
+    live = connect(ClusterSettings(str(cluster.kubeconfig))).get(
+        "InferenceService", "default", "iris"
+    )
     assert live is not None
     return storage_uri(live)
 
@@ -152,7 +159,9 @@ def storage(cluster: Cluster, tracking: str) -> str:
 def predict(cluster: Cluster) -> None:
     from kserve_predictor.cluster import ClusterSettings, connect
 
-    live = connect(ClusterSettings(str(cluster.kubeconfig))).get("InferenceService", "default", "iris")
+    live = connect(ClusterSettings(str(cluster.kubeconfig))).get(
+        "InferenceService", "default", "iris"
+    )
     url = live["status"]["url"] + "/v1/models/iris:predict"
     answer = requests.post(url, json={"instances": [[5.1, 3.5, 1.4, 0.2]]}, timeout=10)
     assert answer.status_code == 200 and len(answer.json()["predictions"]) == 1
@@ -177,7 +186,10 @@ def test_alias_moved_webhook_delivered_by_mlflow(
         predict(cluster)
         metrics = requests.get(f"{sync.url}/metrics", timeout=5).text
         assert 'kserve_predictor_sync_webhooks_total{result="accepted"}' in metrics
-        assert 'kserve_predictor_sync_rollouts_total{app="default/iris",outcome="succeeded"} 2.0' in metrics
+        assert (
+            'kserve_predictor_sync_rollouts_total{app="default/iris",outcome="succeeded"} 2.0'
+            in metrics
+        )
         assert requests.get(f"{sync.url}/healthz", timeout=5).status_code == 200
     finally:
         sync.stop()
@@ -198,13 +210,21 @@ def test_bad_signature_refused_and_body_not_logged(
         headers = {"X-MLflow-Delivery-Id": "d1", "X-MLflow-Timestamp": now,
                    "Content-Type": "application/json"}  # fmt: skip
         unsigned = requests.post(f"{sync.url}/webhook", data=body, headers=headers, timeout=5)
-        wrong = requests.post(f"{sync.url}/webhook", data=body, timeout=5, headers={
-            **headers, "X-MLflow-Signature": sign("another-secret", "d1", now, body)})
+        wrong = requests.post(
+            f"{sync.url}/webhook",
+            data=body,
+            timeout=5,
+            headers={**headers, "X-MLflow-Signature": sign("another-secret", "d1", now, body)},
+        )
         stale = requests.post(f"{sync.url}/webhook", data=body, timeout=5, headers={
             **headers, "X-MLflow-Timestamp": "1000",
             "X-MLflow-Signature": sign(SECRET, "d1", "1000", body)})  # fmt: skip
-        right = requests.post(f"{sync.url}/webhook", data=body, timeout=5, headers={
-            **headers, "X-MLflow-Signature": sign(SECRET, "d1", now, body)})
+        right = requests.post(
+            f"{sync.url}/webhook",
+            data=body,
+            timeout=5,
+            headers={**headers, "X-MLflow-Signature": sign(SECRET, "d1", now, body)},
+        )
         assert (unsigned.status_code, wrong.status_code, stale.status_code) == (401, 401, 401)
         assert right.status_code == 200  # the check is not one that refuses everything
         time.sleep(0.5)

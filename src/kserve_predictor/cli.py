@@ -885,9 +885,15 @@ def _parser() -> argparse.ArgumentParser:
         help="keep InferenceServices on MLflow registry aliases (a long-running service)",
     )
     add = p.add_argument
-    add("--config", required=True, help="the entries to keep (YAML; README: Follow a registry alias)")
+    add(
+        "--config",
+        required=True,
+        help="the entries to keep (YAML; README: Follow a registry alias)",
+    )
     add("--listen", default="0.0.0.0:8080", help="webhook, /healthz, /metrics, /status (HOST:PORT)")
-    add("--interval", type=float, default=None, help="seconds between polls (default: the config's)")
+    add(
+        "--interval", type=float, default=None, help="seconds between polls (default: the config's)"
+    )
     add("--once", action="store_true", help="sync every entry once, in the foreground, and exit")
     p.set_defaults(handler=cmd_sync)
 

@@ -72,7 +72,9 @@ def load(path: str | Path) -> SyncConfig:
 def parse_config(data: Any, where: str = "the sync configuration") -> SyncConfig:
     if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
         raise UsageError(f"{where} must be a mapping with a list 'entries'")
-    entries = tuple(_entry(item, f"{where}: entries[{i}]") for i, item in enumerate(data["entries"]))
+    entries = tuple(
+        _entry(item, f"{where}: entries[{i}]") for i, item in enumerate(data["entries"])
+    )
     keys = [e.key for e in entries]
     duplicates = sorted({k for k in keys if keys.count(k) > 1})
     if duplicates:
@@ -95,8 +97,12 @@ def _entry(item: Any, where: str) -> Entry:
     rollout = item.get("rollout") or {"policy": "replace"}
     policy = str(rollout.get("policy", "replace"))
     if policy not in POLICIES:
-        raise UsageError(f"{where}: rollout policy {policy!r} is unknown; use {' or '.join(POLICIES)}")
-    options_given = {k: None if v is None else str(v) for k, v in (item.get("options") or {}).items()}
+        raise UsageError(
+            f"{where}: rollout policy {policy!r} is unknown; use {' or '.join(POLICIES)}"
+        )
+    options_given = {
+        k: None if v is None else str(v) for k, v in (item.get("options") or {}).items()
+    }
     percent = 0
     if policy == "canary":
         percent = int(_number(rollout.get("percent", 0), f"{where}: rollout.percent"))

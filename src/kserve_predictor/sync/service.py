@@ -153,7 +153,7 @@ def serve(sync: Sync, host: str, port: int) -> ThreadingHTTPServer:
 
 def _handler(sync: Sync) -> Callable[..., BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             log.debug("%s %s", self.address_string(), format % args)
 
         def _send(self, code: int, body: bytes, content_type: str = "application/json") -> None:
@@ -163,7 +163,7 @@ def _handler(sync: Sync) -> Callable[..., BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path == "/healthz":
                 ok = sync.healthy()
                 self._send(200 if ok else 503, b'{"ok": true}' if ok else b'{"ok": false}')
@@ -174,7 +174,7 @@ def _handler(sync: Sync) -> Callable[..., BaseHTTPRequestHandler]:
             else:
                 self._send(404, b'{"error": "not found"}')
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             if self.path != "/webhook":
                 self._send(404, b'{"error": "not found"}')
                 return
