@@ -88,11 +88,13 @@ def log_versions(tracking: str, count: int, broken: set[int] = frozenset()) -> A
     return client
 
 
-def write_config(tmp_path: Path, interval: float = 3600) -> Path:
+def write_config(
+    tmp_path: Path, interval: float = 3600, rollout: dict[str, Any] | None = None
+) -> Path:
     path = tmp_path / "sync.yaml"
     path.write_text(json.dumps({"interval": interval, "entries": [
         {"model": "iris", "alias": "champion", "app": "iris", "namespace": "default",
-         "timeout": 120, "rollout": {"policy": "replace"}}]}))  # fmt: skip
+         "timeout": 60, "rollout": rollout or {"policy": "replace"}}]}))  # fmt: skip
     return path
 
 
@@ -251,3 +253,107 @@ def test_missed_webhook_caught_by_polling(
         predict(cluster)
     finally:
         sync.stop()
+
+
+def live(cluster: Cluster) -> dict[str, Any]:
+    from kserve_predictor.cluster import ClusterSettings, connect
+
+    isvc = connect(ClusterSettings(str(cluster.kubeconfig))).get(
+        "InferenceService", "default", "iris"
+    )
+    assert isvc is not None
+    return isvc
+
+
+def under(uri: str, source: str) -> bool:
+    return uri.startswith(source.rstrip("/") + "/")
+
+
+def test_canary_promoted(
+    cluster: Cluster, s3: S3Server, mlflow_server: str, tmp_path: Path
+) -> None:
+    from kserve_predictor.manifests import storage_uri
+    from kserve_predictor.rollout import split
+
+    client = log_versions(mlflow_server, 2)
+    client.set_registered_model_alias("iris", "champion", "1")
+    config = write_config(tmp_path, 2, {"policy": "canary", "percent": 20, "promote_after": 1})
+    sync = SyncProcess(cluster, s3, mlflow_server, config, tmp_path / "sync.log")
+    try:
+        sync.wait_for(lambda s: served(s, "1"))
+        client.set_registered_model_alias("iris", "champion", "2")
+        sync.wait_for(lambda s: served(s, "2"), timeout=120)
+        metrics = requests.get(f"{sync.url}/metrics", timeout=5).text
+    finally:
+        sync.stop()
+    isvc = live(cluster)
+    assert under(storage_uri(isvc), client.get_model_version_download_uri("iris", "2"))
+    assert "canaryTrafficPercent" not in isvc["spec"]["predictor"]
+    view = split(isvc)
+    assert view is not None
+    assert [t["percent"] for t in view["traffic"]] == [100], view
+    assert view["latest_created_revision"].endswith("-00002"), view  # v1, then v2's canary
+    assert 'outcome="promoted"}' in metrics
+    assert '"decision": "promoted"' in sync.output()
+    predict(cluster)
+
+
+def test_failing_version_rolled_back_old_still_answers(
+    cluster: Cluster, s3: S3Server, mlflow_server: str, tmp_path: Path
+) -> None:
+    from kserve_predictor.manifests import storage_uri
+
+    client = log_versions(mlflow_server, 2, broken={2})
+    client.set_registered_model_alias("iris", "champion", "1")
+    sync = SyncProcess(cluster, s3, mlflow_server, write_config(tmp_path, 2), tmp_path / "sync.log")
+    try:
+        sync.wait_for(lambda s: served(s, "1"))
+        client.set_registered_model_alias("iris", "champion", "2")
+        state = sync.wait_for(lambda s: s["state"] == "failed" and s["wanted"] == "2", timeout=150)
+        time.sleep(5)  # two more polls: the failed version is not rolled out again
+        assert sync.status()[0]["state"] == "failed"
+    finally:
+        sync.stop()
+    assert state["served"] == "1"
+    assert under(storage_uri(live(cluster)), client.get_model_version_download_uri("iris", "1"))
+    predict(cluster)  # the old version answers
+    tags = client.get_model_version("iris", "2").tags
+    assert tags.get("kserve-predictor/failed/default/iris")
+    output = sync.output()
+    assert '"decision": "rolled_back"' in output
+    assert output.count('"decision": "roll-out"') == 2  # version 1, then version 2 once
+
+
+def test_killed_mid_rollout_completes_once_after_restart(
+    cluster: Cluster, s3: S3Server, mlflow_server: str, tmp_path: Path
+) -> None:
+    from kserve_predictor.manifests import storage_uri
+    from kserve_predictor.readiness import predictor_status
+
+    client = log_versions(mlflow_server, 2)
+    client.set_registered_model_alias("iris", "champion", "1")
+    config = write_config(tmp_path, 2)
+    sync = SyncProcess(cluster, s3, mlflow_server, config, tmp_path / "first.log")
+    sync.wait_for(lambda s: served(s, "1"))
+    source = client.get_model_version_download_uri("iris", "2")
+    client.set_registered_model_alias("iris", "champion", "2")
+    deadline = time.time() + 120
+    while not under(storage_uri(live(cluster)), source):  # applied: the rollout has begun
+        assert time.time() < deadline, sync.output()[-3000:]
+        time.sleep(0.02)
+    sync.stop(signal.SIGKILL)
+    status = predictor_status(live(cluster))
+    assert status.get("latestReadyRevision") != status.get("latestCreatedRevision") or not str(
+        status.get("latestCreatedRevision", "")
+    ).endswith("2"), "killed too late: the rollout had finished"
+    again = SyncProcess(cluster, s3, mlflow_server, config, tmp_path / "second.log")
+    try:
+        again.wait_for(lambda s: served(s, "2"), timeout=120)
+    finally:
+        again.stop()
+    status = predictor_status(live(cluster))
+    # One rollout of version 2: revision 2, not a third one made by rolling out again.
+    assert (
+        status["latestCreatedRevision"] == status["latestReadyRevision"] == "iris-predictor-00002"
+    )
+    predict(cluster)

@@ -157,7 +157,11 @@ def roll_out(
         record("failed", entry, state, reason=reason)
         live = cluster.get("InferenceService", entry.namespace, entry.app) or {}
         if entry.rollback and rollout.previous_model(live) and readiness.is_knative(live):
-            rollout.rollback(cluster, entry.namespace, entry.app, timeout=entry.timeout)
+            try:
+                rollout.rollback(cluster, entry.namespace, entry.app, timeout=entry.timeout)
+            except KservePredictorError as again:
+                record("rollback-failed", entry, state, reason=str(again).splitlines()[0])
+                return "failed"
             return "rolled_back"
         return "failed"
 

@@ -93,7 +93,10 @@ class Sync:
                 key = next(iter(self.pending))
                 since = self.pending.pop(key)
             entry = next(e for e in self.config.entries if e.key == key)
-            self.sync_one(entry, since)
+            try:
+                self.sync_one(entry, since)
+            except Exception:  # a bug must not stop the worker: logged, the next poll retries
+                log.exception("sync of %s failed unexpectedly", key)
 
     def sync_one(self, entry: Entry, since: float) -> State:
         try:
