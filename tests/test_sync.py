@@ -357,3 +357,24 @@ def test_killed_mid_rollout_completes_once_after_restart(
         status["latestCreatedRevision"] == status["latestReadyRevision"] == "iris-predictor-00002"
     )
     predict(cluster)
+
+
+def test_once_rolls_out_then_reports_in_sync(
+    cluster: Cluster, s3: S3Server, mlflow_server: str, tmp_path: Path
+) -> None:
+    from conftest import run_cli
+
+    client = log_versions(mlflow_server, 1)
+    client.set_registered_model_alias("iris", "champion", "1")
+    args = ("sync", "--once", "-o", "json", "--config", str(write_config(tmp_path)),
+            "--kubeconfig", str(cluster.kubeconfig))  # fmt: skip
+    env = {**s3.env, "MLFLOW_TRACKING_URI": mlflow_server}
+    first = run_cli(*args, env=env)
+    assert first.code == 0, first.stderr
+    assert json.loads(first.stdout)["entries"][0] | {"message": ""} == {
+        "app": "iris", "namespace": "default", "model": "iris", "alias": "champion",
+        "wanted": "1", "served": "1", "state": "in-sync", "message": ""}  # fmt: skip
+    assert '"decision": "succeeded"' in first.stderr
+    again = run_cli(*args, env=env)
+    assert again.code == 0 and '"decision": "in-sync"' in again.stderr
+    assert '"decision": "roll-out"' not in again.stderr  # nothing rolled out twice

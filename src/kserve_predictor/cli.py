@@ -554,7 +554,17 @@ def _human_split(view: dict[str, Any] | None) -> list[str]:
 def cmd_sync(args: argparse.Namespace, redactor: Redactor) -> int:
     from .sync.command import run
 
-    return run(args, _cluster(args))
+    states = run(args, _cluster(args))
+    if states is None:  # served until stopped
+        return 0
+    human = "\n".join(
+        f"{s['namespace']}/{s['app']}: {s['model']}@{s['alias']} wanted {s['wanted'] or '-'}, "
+        f"served {s['served'] or '-'}: {s['state']}"
+        + (f" ({s['message']})" if s["message"] else "")
+        for s in states
+    )
+    _emit(args, redactor, {"entries": states}, human)
+    return 0 if all(s["state"] == "in-sync" for s in states) else 1
 
 
 def cmd_gc(args: argparse.Namespace, redactor: Redactor) -> int:

@@ -20,7 +20,8 @@ SECRET_ENV = "KSERVE_PREDICTOR_SYNC_WEBHOOK_SECRET"
 """The secret the MLflow webhook was created with; unset: webhooks refused, polling only."""
 
 
-def run(args: Any, cluster: Cluster) -> int:
+def run(args: Any, cluster: Cluster) -> list[dict[str, Any]] | None:
+    """Serve until SIGTERM/SIGINT (None); with ``--once``, the entries' states after one pass."""
     try:
         from .service import Sync, serve
     except ImportError as e:  # prometheus_client
@@ -46,8 +47,7 @@ def run(args: Any, cluster: Cluster) -> int:
     secret = os.environ.get(SECRET_ENV, "")
     sync = Sync(config, cluster, Target(base), secret)
     if args.once:  # one pass over every entry, in the foreground (cron, CI, debugging)
-        states = [sync.sync_one(entry, time.time()) for entry in config.entries]
-        return 0 if all(s.state == "in-sync" for s in states) else 1
+        return [sync.sync_one(entry, time.time()).as_dict() for entry in config.entries]
     host, _, port = args.listen.rpartition(":")
     server = serve(sync, host or "0.0.0.0", int(port))
     if not secret:
@@ -63,4 +63,4 @@ def run(args: Any, cluster: Cluster) -> int:
     done.wait()
     sync.stop()
     server.shutdown()
-    return 0
+    return None
