@@ -21,17 +21,29 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import readiness, rollout
-from ..cluster import Cluster
+from ..cluster import Cluster, NotReady, ReadyTimeout
 from ..deploy import deploy
-from ..errors import KservePredictorError, RegistryError
+from ..errors import (
+    KservePredictorError,
+    ModelFormatError,
+    ModelUrlError,
+    PredictorMismatchError,
+    RegistryError,
+)
 from ..manifests import storage_uri
 from ..settings import DeploySettings
+from ..smoke import SmokeTestFailed
 from .config import Entry
 
 log = logging.getLogger("kserve_predictor.sync")
 
 FAILED = "kserve-predictor/failed/{namespace}/{app}"
 """Model-version tag naming why that version could not be rolled out to that app."""
+VERSION_FAULTS = (NotReady, ReadyTimeout, SmokeTestFailed, ModelFormatError, ModelUrlError,
+                  PredictorMismatchError)  # fmt: skip
+"""Failures of the version itself: tagged, rolled back. Anything else (the cluster or the
+registry unreachable, someone else's service, a field conflict) is not the version's fault: it
+is logged, nothing is tagged, and the next poll tries again."""
 
 
 @dataclass
@@ -45,7 +57,8 @@ class State:
     wanted: str = ""
     served: str = ""
     state: str = "unknown"
-    """in-sync, rolling-out, canary, failed, error."""
+    """in-sync, rolling-out, canary, failed (the wanted version is tagged FAILED), rolled-back,
+    error (not the version's fault; retried at the next poll)."""
     message: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -133,7 +146,7 @@ def roll_out(
     entry: Entry, state: State, registry: Registry, cluster: Cluster, target: Target
 ) -> str:
     """The rollout ``decide`` asked for; returns its outcome (succeeded, promoted, failed,
-    rolled_back). Errors of the rollout are recorded on the version, never raised."""
+    rolled_back, error). A failure of the version is recorded on it (``FAILED``); none is raised."""
     settings = replace(
         target.base,
         model_url=f"models:/{entry.model}/{state.wanted}",
@@ -153,6 +166,9 @@ def roll_out(
         return "succeeded"
     except KservePredictorError as e:
         reason = str(e).splitlines()[0]
+        if not isinstance(e, VERSION_FAULTS):
+            state.message = reason
+            return "error"
         registry.mark_failed(entry, state.wanted, reason)
         record("failed", entry, state, reason=reason)
         live = cluster.get("InferenceService", entry.namespace, entry.app) or {}

@@ -123,7 +123,7 @@ class Sync:
             metrics.LAG.labels(entry.key).set(time.time() - since)
             state.served, state.state = state.wanted, "in-sync"
         else:
-            state.state = "failed" if outcome == "failed" else "rolled-back"
+            state.state = {"rolled_back": "rolled-back"}.get(outcome, outcome)
         record(outcome, entry, state)
         return state
 
