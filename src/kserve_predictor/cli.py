@@ -551,6 +551,22 @@ def _human_split(view: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def cmd_sync(args: argparse.Namespace, redactor: Redactor) -> int:
+    from .sync.command import run
+
+    states = run(args, _cluster(args))
+    if states is None:  # served until stopped
+        return 0
+    human = "\n".join(
+        f"{s['namespace']}/{s['app']}: {s['model']}@{s['alias']} wanted {s['wanted'] or '-'}, "
+        f"served {s['served'] or '-'}: {s['state']}"
+        + (f" ({s['message']})" if s["message"] else "")
+        for s in states
+    )
+    _emit(args, redactor, {"entries": states}, human)
+    return 0 if all(s["state"] == "in-sync" for s in states) else 1
+
+
 def cmd_gc(args: argparse.Namespace, redactor: Redactor) -> int:
     from .gc import bucket_of, collect, parse_duration
 
@@ -872,6 +888,24 @@ def _parser() -> argparse.ArgumentParser:
             help="seconds to wait for each traffic change (default 600)",
         )  # fmt: skip
         p.set_defaults(handler=cmd_rollout)
+
+    p = sub.add_parser(
+        "sync",
+        parents=[common, kube],
+        help="keep InferenceServices on MLflow registry aliases (a long-running service)",
+    )
+    add = p.add_argument
+    add(
+        "--config",
+        required=True,
+        help="the entries to keep (YAML; README: Follow a registry alias)",
+    )
+    add("--listen", default="0.0.0.0:8080", help="webhook, /healthz, /metrics, /status (HOST:PORT)")
+    add(
+        "--interval", type=float, default=None, help="seconds between polls (default: the config's)"
+    )
+    add("--once", action="store_true", help="sync every entry once, in the foreground, and exit")
+    p.set_defaults(handler=cmd_sync)
 
     p = sub.add_parser(
         "gc",

@@ -193,11 +193,30 @@ def judge(isvc: dict[str, Any], expect: Expectation, pods: list[dict[str, Any]] 
     """Does the rollout ``expect`` describes serve? ``pods``: the InferenceService's pods (None
     when not read yet: a status that passes everything else asks for them)."""
     knative = is_knative(isvc)
+    if knative and expect.latest_percent == 0 and not expect.previous_revision:
+        # Traffic only, none of it to the latest revision (rollback's first step): done when
+        # the rolled-out revisions carry it all. The latest revision may be the one that failed
+        # to load; its failure and its pods are what this step routes around, not its concern.
+        missing = _off_latest(isvc)
+        return Verdict(not missing, waiting=missing)
     failure = _status_failure(isvc, expect, knative)
     if failure:
         return Verdict(False, failure=failure)
     missing = (_knative_missing if knative else _standard_missing)(isvc, expect, pods)
     return Verdict(not missing, waiting=missing)
+
+
+def _off_latest(isvc: dict[str, Any]) -> str:
+    component = predictor_status(isvc)
+    created = str(component.get("latestCreatedRevision") or "")
+    traffic = component.get("traffic") or []
+    latest = sum(int(t.get("percent") or 0) for t in traffic
+                 if t.get("latestRevision") or t.get("revisionName") == created)  # fmt: skip
+    others = sum(int(t.get("percent") or 0) for t in traffic
+                 if not t.get("latestRevision") and t.get("revisionName") != created)  # fmt: skip
+    if latest or others != 100:
+        return f"waiting for the traffic to leave {created or 'the latest revision'}"
+    return ""
 
 
 def _status_failure(isvc: dict[str, Any], expect: Expectation, knative: bool) -> str:
