@@ -1,6 +1,6 @@
 # The FuseML KServe predictor step image: `run` deploys the model a workflow just trained.
 #
-#   scripts/images.sh [--push]        # all three images, tagged with the package's version
+#   scripts/images.sh [--push]        # all four images, tagged with the package's version
 #   docker build --build-arg VERSION=<version> --target step -t ghcr.io/fuseml/kserve-predictor:<version> .
 #
 # <version> is kserve_predictor.__version__ (src/kserve_predictor/__init__.py), the one place
@@ -65,6 +65,31 @@ FROM runtime AS runtime-tensorflow
 USER 0:0
 RUN pip install --no-cache-dir --root-user-action=ignore "tensorflow-cpu>=2.16,<2.22"
 USER 10001:10001
+
+# --- the registry-alias sync service (README "Follow a registry alias", deploy/sync/) --------
+#
+#   docker build --build-arg VERSION=<version> --target sync -t ghcr.io/fuseml/kserve-predictor-sync:<version> .
+#
+# The core with the [sync] extra (the MLflow client, prometheus_client); no model runtime.
+FROM ${PYTHON_IMAGE} AS sync
+ARG VERSION
+LABEL org.opencontainers.image.title="kserve-predictor-sync" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.description="Keeps KServe InferenceServices on MLflow registry aliases" \
+      org.opencontainers.image.source="https://github.com/fuseml/extensions" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY --from=build /dist/ /tmp/dist/
+RUN pip install --no-cache-dir --root-user-action=ignore "$(ls /tmp/dist/*.whl)[sync]" \
+    && rm -rf /tmp/dist
+RUN groupadd --gid 10001 sync \
+    && useradd --uid 10001 --gid 10001 --home-dir /home/sync --create-home \
+       --shell /usr/sbin/nologin sync
+ENV HOME=/home/sync
+USER 10001:10001
+ENTRYPOINT ["kserve-predictor"]
 
 # --- the step image (the default target, last) ------------------------------------------------
 FROM ${PYTHON_IMAGE} AS step

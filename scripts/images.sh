@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the step image and the runtime images, tagged with the package's version; --push pushes
+# Build the step image, the runtime images and the sync service's image, tagged with the package's version; --push pushes
 # them too. The version is read from src/kserve_predictor/__init__.py, the one place it is
 # written (the wheel's version, `install-runtime`'s default image and these tags all come from it).
 #
@@ -28,6 +28,7 @@ images=(
   "step:$registry/kserve-predictor:$version"
   "runtime:$registry/kserve-predictor-runtime:$version"
   "runtime-tensorflow:$registry/kserve-predictor-runtime:$version-tensorflow"
+  "sync:$registry/kserve-predictor-sync:$version"
 )
 for image in "${images[@]}"; do
   target="${image%%:*}"

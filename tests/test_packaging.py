@@ -685,11 +685,13 @@ def test_images_script_tags_every_image_with_the_version(tmp_path: Path, push: b
         f"build --build-arg VERSION={v} --target step -t ghcr.io/fuseml/kserve-predictor:{v} .",
         f"build --build-arg VERSION={v} --target runtime -t {IMAGE} .",
         f"build --build-arg VERSION={v} --target runtime-tensorflow -t {IMAGE}-tensorflow .",
+        f"build --build-arg VERSION={v} --target sync -t ghcr.io/fuseml/kserve-predictor-sync:{v} .",
     ]
     pushes = [
         f"push ghcr.io/fuseml/kserve-predictor:{v}",
         f"push {IMAGE}",
         f"push {IMAGE}-tensorflow",
+        f"push ghcr.io/fuseml/kserve-predictor-sync:{v}",
     ]
     assert log.read_text().splitlines() == builds + (pushes if push else [])
 
@@ -697,9 +699,25 @@ def test_images_script_tags_every_image_with_the_version(tmp_path: Path, push: b
 def test_images_script_targets_are_the_dockerfiles_stages(stages: list[Stage]) -> None:
     script = (ROOT / "scripts" / "images.sh").read_text()
     targets = re.findall(r'^  "([\w-]+):\$registry/', script, re.MULTILINE)
-    assert targets == ["step", "runtime", "runtime-tensorflow"]
+    assert targets == ["step", "runtime", "runtime-tensorflow", "sync"]
     assert set(targets) <= {s.name for s in stages}
     assert stages[-1].name == "step"  # and still the default target
+
+
+def test_the_sync_image_runs_the_sync_command_of_its_manifest(stages: list[Stage]) -> None:
+    """deploy/sync/sync.yaml runs the image the sync target builds, with `sync` as its first
+    argument to the image's `kserve-predictor` entrypoint."""
+    (sync,) = [s for s in stages if s.name == "sync"]
+    (install,) = [r for r in sync.all("RUN") if "pip install" in r]
+    assert "[sync]" in install
+    assert sync.all("ENTRYPOINT") == ['["kserve-predictor"]']
+    documents = [
+        d for d in yaml.safe_load_all((ROOT / "deploy" / "sync" / "sync.yaml").read_text()) if d
+    ]
+    (deployment,) = [d for d in documents if d["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"ghcr.io/fuseml/kserve-predictor-sync:{__version__}"
+    assert container["args"][0] == "sync"
 
 
 def _wheel_step(stages: list[Stage]) -> str:
