@@ -378,3 +378,62 @@ def test_once_rolls_out_then_reports_in_sync(
     again = run_cli(*args, env=env)
     assert again.code == 0 and '"decision": "in-sync"' in again.stderr
     assert '"decision": "roll-out"' not in again.stderr  # nothing rolled out twice
+
+
+def sync_role(namespace: str) -> Any:
+    """deploy/sync/sync.yaml's Role (moved to ``namespace``) and its ClusterRole."""
+    import yaml
+    from servers.k8s_api import Role
+
+    path = Path(__file__).parent.parent / "deploy" / "sync" / "sync.yaml"
+    documents = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    (role,) = [d for d in documents if d["kind"] == "Role"]
+    (cluster_role,) = [d for d in documents if d["kind"] == "ClusterRole"]
+    role["metadata"]["namespace"] = namespace
+    return Role.from_manifest(role, cluster_role)
+
+
+def test_the_sync_role_grants_exactly_what_sync_uses(
+    s3: S3Server, mlflow_server: str, tmp_path: Path
+) -> None:
+    """deploy/sync/sync.yaml, measured as deploy/rbac.yaml is (test_rbac.py): `sync` against an
+    API server enforcing that Role uses exactly its verbs: a first rollout, a canary of the next
+    version promoted, and a poll with nothing to do."""
+    from conftest import LocalRuntimes, run_cli, seed_simulated_runtimes
+    from servers.k8s_api import KubeApiServer, crd_available
+    from servers.kserve_controller import KServeController
+
+    from kserve_predictor.cluster import USER_AGENT
+
+    if not crd_available():
+        pytest.skip("../shared/kserve/crd/serving.kserve.io_inferenceservices.yaml is absent")
+    role = sync_role("default")
+    api = KubeApiServer(
+        namespaces=("default",), user="system:serviceaccount:default:kserve-predictor-sync",
+        role=role,
+    )  # fmt: skip
+    api.start()
+    seed_simulated_runtimes(api)
+    runtimes = LocalRuntimes()
+    controller = KServeController(api, runtimes).attach()
+    try:
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", "default")
+        client = log_versions(mlflow_server, 2)
+        config = write_config(
+            tmp_path, rollout={"policy": "canary", "percent": 30, "promote_after": 0}
+        )
+        args = ("sync", "--once", "--config", str(config), "--kubeconfig", str(kubeconfig))
+        env = {**s3.env, "MLFLOW_TRACKING_URI": mlflow_server}
+        for version in ("1", "2", "2"):
+            client.set_registered_model_alias("iris", "champion", version)
+            done = run_cli(*args, env=env)
+            assert done.code == 0, done.stderr
+        requests_made = [r for r in api.requests if r.user_agent.startswith(USER_AGENT)]
+        used = {access for r in requests_made if r.status != 403 for access in r.access}
+        granted = role.grants()
+        assert used - granted == set(), "sync needs more than deploy/sync/sync.yaml grants"
+        assert granted - used == set(), "deploy/sync/sync.yaml grants verbs sync never uses"
+    finally:
+        api.stop()
+        runtimes.close()
+        controller.close()
