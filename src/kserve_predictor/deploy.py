@@ -209,17 +209,7 @@ def deploy(
                     f"--overlay makes an InferenceService the cluster refuses: {e}"
                 ) from e
             raise
-    result = DeployResult(
-        app,
-        settings.namespace,
-        engine.name,
-        engine.protocol,
-        manifests.storage_uri(objects[-1]),
-        style,
-        objects,
-        dry_run=settings.dry_run_mode,
-        compatibility=detection.compatibility.as_dict() if detection.compatibility else None,
-    )
+    result = _planned(settings, detection, engine, style, objects, settings.dry_run_mode)
     if result.dry_run:
         return result
 
@@ -324,6 +314,20 @@ def render(
     style = _spec_style(settings.spec_style, lambda: True)  # auto: KServe >= 0.8's model style
     _check_mode(settings, None)
     objects = _manifests(settings, detection, location, engine, limits, style)
+    result = _planned(settings, detection, engine, style, objects, DRY_RUN_CLIENT)
+    result.not_checked = list(NOT_CHECKED)
+    return result
+
+
+def _planned(
+    settings: DeploySettings,
+    detection: Detection,
+    engine: Engine,
+    style: str,
+    objects: list[dict[str, Any]],
+    dry_run: str,
+) -> DeployResult:
+    """The result before anything is written: what would be deployed, and where."""
     return DeployResult(
         settings.app_name,
         settings.namespace,
@@ -332,8 +336,7 @@ def render(
         manifests.storage_uri(objects[-1]),
         style,
         objects,
-        dry_run=DRY_RUN_CLIENT,
-        not_checked=list(NOT_CHECKED),
+        dry_run=dry_run,
         compatibility=detection.compatibility.as_dict() if detection.compatibility else None,
     )
 
