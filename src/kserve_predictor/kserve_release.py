@@ -18,8 +18,10 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from .serving_options import LEGACY_MODES
+
 RENAMED_IN = (0, 16)
-LEGACY_NAMES = {"Standard": "RawDeployment", "Knative": "Serverless"}
+LEGACY_NAMES = {current: legacy for legacy, current in LEGACY_MODES.items()}
 _STOCK_TAG = re.compile(r"(?:^|/)kserve/[a-z0-9-]+:v(\d+)\.(\d+)(?:\.\d+)?(?:$|[-+])")
 
 

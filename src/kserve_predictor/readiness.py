@@ -125,18 +125,14 @@ def min_replicas(isvc: dict[str, Any]) -> int:
 
 
 def is_knative(isvc: dict[str, Any]) -> bool:
-    """Knative mode: the status names revisions, or the recorded mode says so (>= 0.15)."""
-    status = isvc.get("status") or {}
-    mode = str(status.get("deploymentMode") or "")
-    if mode in ("Knative", "Serverless"):
-        return True
-    if mode in ("Standard", "RawDeployment"):
-        return False
-    annotations = (isvc.get("metadata") or {}).get("annotations") or {}
-    noted = annotations.get("serving.kserve.io/deploymentMode", "")
-    if noted in ("Standard", "RawDeployment"):
-        return False
-    return bool(latest_created(isvc)) or noted in ("Knative", "Serverless")
+    """Knative mode: the recorded mode says so (status.deploymentMode, >= 0.15, else the
+    annotation), or, when neither does, the status names revisions."""
+    from .serving_options import KNATIVE, STANDARD, normal_mode, recorded_mode
+
+    mode = normal_mode(recorded_mode(isvc))
+    if mode in (KNATIVE, STANDARD):
+        return mode == KNATIVE
+    return bool(latest_created(isvc))
 
 
 def condition(status: dict[str, Any], kind: str) -> dict[str, Any] | None:
