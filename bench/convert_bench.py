@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kserve_predictor.settings import DEFAULT_MULTIPART_THRESHOLD
+from kserve_predictor.settings.groups import DEFAULT_MULTIPART_THRESHOLD
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -63,7 +63,7 @@ CLI = (
 # The same command, copying one file at a time (for the comparison only).
 SEQUENTIAL = (
     PEAK
-    + "import kserve_predictor.convert as c; c.COPY_CONCURRENCY = 1\n"
+    + "import kserve_predictor.layouts.convert as c; c.COPY_CONCURRENCY = 1\n"
     + "import runpy, sys; sys.argv[0] = 'kserve-predictor'; runpy.run_module('kserve_predictor', run_name='__main__')"
 )
 BASELINE = (

@@ -32,7 +32,7 @@ from typing import Any
 
 from harness import PYTHON, free_port, train_iris
 
-from kserve_predictor.serving.workers import usable_cpus
+from kserve_predictor.modelserver.workers import usable_cpus
 
 BIN = Path(PYTHON).parent
 
@@ -212,7 +212,7 @@ def main() -> None:
         for model, (folder, layout, engine) in models.items():
             servers = {
                 "local runtime": (
-                    [PYTHON, "-m", "kserve_predictor.serving.server", "--engine", engine,
+                    [PYTHON, "-m", "kserve_predictor.modelserver.server", "--engine", engine,
                      "--folder", str(layout), "--name", "m", "--workers", str(args.workers)],
                     "/v2/health/ready", False,
                 ),

@@ -283,7 +283,7 @@ class LocalRuntimes:
         log = folder.parent / f"{folder.name}.log"
         with open(log, "wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "kserve_predictor.serving.server", "--engine", RUNTIME_ENGINES[runtime],
+                [sys.executable, "-m", "kserve_predictor.modelserver.server", "--engine", RUNTIME_ENGINES[runtime],
                  "--folder", str(folder), "--name", name, "--port", str(port)],
                 stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip

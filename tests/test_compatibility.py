@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kserve_predictor.compatibility import ADJUSTED, INCOMPATIBLE, OK, WARNING, check
-from kserve_predictor.errors import UsageError
-from kserve_predictor.mlmodel import describe_model
-from kserve_predictor.model_needs import (
+from kserve_predictor.choice.compatibility import ADJUSTED, INCOMPATIBLE, OK, WARNING, check
+from kserve_predictor.choice.image_libraries import lookup, parse_declared, split_image, with_tag
+from kserve_predictor.choice.needs import (
     ModelNeeds,
     describe_needs,
     onnx_ir_version,
@@ -18,10 +17,11 @@ from kserve_predictor.model_needs import (
     read_needs,
     xgboost_objective,
 )
-from kserve_predictor.modelurl import resolve
-from kserve_predictor.runtime_libraries import lookup, parse_declared, split_image, with_tag
-from kserve_predictor.runtime_selection import default_runtimes, select
-from kserve_predictor.settings import S3Settings
+from kserve_predictor.choice.runtime_selection import default_runtimes, select
+from kserve_predictor.errors import UsageError
+from kserve_predictor.model.mlmodel import describe_model
+from kserve_predictor.model.urls import resolve
+from kserve_predictor.settings.groups import S3Settings
 
 PYFUNC_311 = {"loader_module": "mlflow.sklearn", "python_version": "3.11.7"}
 
@@ -46,9 +46,9 @@ def onnx():  # type: ignore[no-untyped-def]
 
 
 def verdict(engine: str, info, needs: ModelNeeds, version=None, declared=None, proba=False):  # type: ignore[no-untyped-def]
+    from kserve_predictor.choice.runtime_selection import ServingRuntime
     from kserve_predictor.engines import ENGINES
-    from kserve_predictor.runtime.manifest import serving_runtime
-    from kserve_predictor.runtime_selection import ServingRuntime
+    from kserve_predictor.kserve.runtime_manifest import serving_runtime
 
     e = ENGINES[engine]
     runtimes = [*default_runtimes(), ServingRuntime.from_object(serving_runtime())]
@@ -397,7 +397,7 @@ def test_requirements_and_python_env_give_versions() -> None:
 
 
 def test_read_needs_reads_headers_without_loading(zoo: Path) -> None:
-    from kserve_predictor.mlmodel import read_model
+    from kserve_predictor.model.mlmodel import read_model
 
     location = resolve(str(zoo / "onnx"), S3Settings())
     got = read_needs(location, read_model(location))
@@ -420,9 +420,9 @@ def test_read_needs_reads_headers_without_loading(zoo: Path) -> None:
 
 @pytest.mark.parametrize("style", ["model", "legacy"])
 def test_the_product_never_turns_predict_proba_on_and_reads_the_users_overlay(style: str) -> None:
-    from kserve_predictor import manifests
     from kserve_predictor.engines import ENGINES
-    from kserve_predictor.serving_options import PREDICT_PROBA_ENV, asks_probabilities, parse
+    from kserve_predictor.kserve import manifests
+    from kserve_predictor.settings.serving import PREDICT_PROBA_ENV, asks_probabilities, parse
 
     def written(options):  # type: ignore[no-untyped-def]
         spec = manifests.ServiceSpec("iris", "ns", ENGINES["sklearn"], "s3://b/m/", style=style)
@@ -444,7 +444,7 @@ def test_the_product_never_turns_predict_proba_on_and_reads_the_users_overlay(st
 
 
 def test_detect_judges_the_quickstart_model_on_what_was_asked(zoo: Path) -> None:
-    from kserve_predictor.detect import detect
+    from kserve_predictor.choice.detect import detect
 
     location = resolve(str(zoo / "sklearn_pickle"), S3Settings())  # examples/train_iris.py's model
     default = detect(location, "sklearn").compatibility

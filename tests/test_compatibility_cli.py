@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from conftest import Cluster, S3Server, run_cli, seed_simulated_runtimes
 
-from kserve_predictor.step import settings_from_env
+from kserve_predictor.interfaces.step import settings_from_env
 
 NS = "default"
 # What a user writes to have kserve-sklearnserver answer predict_proba (its PREDICT_PROBA switch).

@@ -21,7 +21,7 @@ from conftest import Cluster, S3Server, free_port, run_cli
 from servers.fuseml_api import FuseMLServer
 
 from kserve_predictor.errors import FuseMLError
-from kserve_predictor.fuseml import FuseMLClient
+from kserve_predictor.fuseml.client import FuseMLClient
 from kserve_predictor.retry import RetryPolicy
 
 ISVC = {

@@ -15,17 +15,17 @@ import pytest
 from conftest import TESTS, S3Server
 from servers.storage_initializer import download
 
-from kserve_predictor.convert import (
+from kserve_predictor.choice.detect import detect
+from kserve_predictor.errors import PredictorMismatchError
+from kserve_predictor.layouts.convert import (
     COPY_CONCURRENCY,
     KEPT_NON_EMPTY,
     convert,
     converted_prefix,
     plan_layout,
 )
-from kserve_predictor.detect import detect
-from kserve_predictor.errors import PredictorMismatchError
-from kserve_predictor.modelurl import resolve
-from kserve_predictor.settings import S3Settings
+from kserve_predictor.model.urls import resolve
+from kserve_predictor.settings.groups import S3Settings
 
 SETOSA, VIRGINICA, VERSICOLOR = 0, 2, 1
 

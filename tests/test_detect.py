@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from kserve_predictor import mlmodel
-from kserve_predictor.detect import detect
+from kserve_predictor.choice.detect import detect
 from kserve_predictor.engines import ENGINES, accepting_engines, choose_engine
 from kserve_predictor.engines.base import pinned_version
 from kserve_predictor.errors import ModelFormatError, PredictorMismatchError, UsageError
-from kserve_predictor.modelurl import resolve
-from kserve_predictor.settings import S3Settings
+from kserve_predictor.model import mlmodel
+from kserve_predictor.model.urls import resolve
+from kserve_predictor.settings.groups import S3Settings
 
 # name → (format, engine auto picks or None, model files)
 EXPECTED = {
@@ -146,7 +146,7 @@ def test_native_flavor_wins_over_pyfunc() -> None:
 
 
 def test_example_requests_from_the_signature(zoo: Path) -> None:
-    from kserve_predictor.smoke import build_request, signature_rows
+    from kserve_predictor.modelserver.smoke import build_request, signature_rows
 
     onnx = _detect(zoo, "onnx").info
     assert signature_rows(onnx) == [[0.0, 0.0, 0.0, 0.0]]

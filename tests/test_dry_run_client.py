@@ -16,8 +16,8 @@ import yaml
 from conftest import SECRET_KEY, Cluster, S3Server, run_cli
 
 from kserve_predictor.errors import UsageError
-from kserve_predictor.readiness import ROLLOUT_ID
-from kserve_predictor.settings import DeploySettings
+from kserve_predictor.kserve.readiness import ROLLOUT_ID
+from kserve_predictor.settings.groups import DeploySettings
 
 
 def env_for(s3: S3Server, cluster: Cluster, **extra: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ from typing import Any
 import requests
 from conftest import Cluster, S3Server, codeset, run_cli, step_env
 
-from kserve_predictor.readiness import ROLLOUT_ID
+from kserve_predictor.kserve.readiness import ROLLOUT_ID
 
 NS = "fuseml-workloads"
 APP = "iris"

@@ -12,7 +12,7 @@ from conftest import free_port
 from servers.fuseml_api import FuseMLServer
 
 from kserve_predictor.errors import FuseMLError, UsageError
-from kserve_predictor.fuseml import Application, FuseMLClient
+from kserve_predictor.fuseml.client import Application, FuseMLClient
 from kserve_predictor.retry import RetryPolicy
 
 

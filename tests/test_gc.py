@@ -13,12 +13,12 @@ from conftest import Cluster, S3Server, run_cli
 from servers.k8s_api import KubeApiServer, crd_available
 from servers.storage_initializer import download
 
-from kserve_predictor.cluster import Cluster as KubeCluster
-from kserve_predictor.convert import convert
-from kserve_predictor.detect import detect
-from kserve_predictor.gc import collect, parse_duration
-from kserve_predictor.modelurl import resolve
-from kserve_predictor.settings import S3Settings
+from kserve_predictor.choice.detect import detect
+from kserve_predictor.kserve.client import Cluster as KubeCluster
+from kserve_predictor.layouts.convert import convert
+from kserve_predictor.layouts.gc import collect, parse_duration
+from kserve_predictor.model.urls import resolve
+from kserve_predictor.settings.groups import S3Settings
 
 NS = "fuseml-workloads"
 GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
@@ -165,7 +165,7 @@ def test_delete_gc_ignores_the_service_it_deleted_while_finalizers_run(
     deletionTimestamp) until the controller lets it go, and must not keep its layout alive."""
     from kubernetes.client import ApiClient, CustomObjectsApi
 
-    from kserve_predictor.gc import collect_after_delete
+    from kserve_predictor.layouts.gc import collect_after_delete
 
     url = s3_model("onnx")
     mine, shared = convert_as(url, "mine"), convert_as(url, "shared")
@@ -236,9 +236,9 @@ def test_an_interrupted_conversion_is_never_deployed(
 ) -> None:
     """The pod is killed mid-copy: no InferenceService points at the half-made folder; the
     re-run completes it, and the service downloads exactly the plan."""
-    from kserve_predictor.cluster import ClusterSettings, connect
-    from kserve_predictor.deploy import deploy
-    from kserve_predictor.settings import DeploySettings
+    from kserve_predictor.kserve.client import ClusterSettings, connect
+    from kserve_predictor.ops.deploy import deploy
+    from kserve_predictor.settings.groups import DeploySettings
     from kserve_predictor.store.s3 import S3Store
 
     url = s3_model("tf_module")

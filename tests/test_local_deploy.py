@@ -50,7 +50,7 @@ def servers_named(app: str, workers: bool = True) -> list[int]:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        served = b"kserve_predictor.serving.server" in argv and app.encode() in argv
+        served = b"kserve_predictor.modelserver.server" in argv and app.encode() in argv
         if served and (workers or b"--fd" not in argv) and ours(proc.name):
             pids.append(int(proc.name))
     return sorted(pids)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kserve_predictor import manifests
 from kserve_predictor.engines import ENGINES
 from kserve_predictor.errors import UsageError
+from kserve_predictor.kserve import manifests
 from kserve_predictor.naming import (
     Origin,
     check_app_name,
@@ -14,7 +14,7 @@ from kserve_predictor.naming import (
     label_value,
     sanitize,
 )
-from kserve_predictor.settings import S3Settings
+from kserve_predictor.settings.groups import S3Settings
 
 
 def _spec(engine: str = "sklearn", style: str = "model", **kw) -> manifests.ServiceSpec:  # type: ignore[no-untyped-def]

@@ -13,8 +13,8 @@ import pytest
 import requests
 from conftest import OUTPUTS, SECRET_KEY, CliResult, Cluster, S3Server, free_port, run_cli
 
-from kserve_predictor import mlflow_config
 from kserve_predictor.errors import UsageError
+from kserve_predictor.interfaces.mlflow import config as mlflow_config
 
 MLFLOW = str(Path(sys.executable).parent / "mlflow")
 NS = "fuseml-workloads"  # not the kubeconfig context's namespace (default)

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import S3Server
 
-from kserve_predictor.detect import detect
+from kserve_predictor.choice.detect import detect
 from kserve_predictor.errors import ModelFormatError, ModelUrlError, StoreAccessError, StoreError
-from kserve_predictor.modelurl import resolve
-from kserve_predictor.settings import S3Settings
+from kserve_predictor.model.urls import resolve
+from kserve_predictor.settings.groups import S3Settings
 
 
 @pytest.mark.parametrize(

@@ -318,7 +318,7 @@ def dockerignored(rel: str, patterns: list[str]) -> bool:
         ".pytest_cache/v/cache",
         "mlruns/0/meta.yaml",
         ".env",
-        "build/lib/kserve_predictor/cli.py",
+        "build/lib/kserve_predictor/interfaces/cli.py",
     ],
 )
 def test_dockerignore_excludes(path: str) -> None:
@@ -327,7 +327,12 @@ def test_dockerignore_excludes(path: str) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["pyproject.toml", "README.md", "src/kserve_predictor/cli.py", "src/kserve_predictor/py.typed"],
+    [
+        "pyproject.toml",
+        "README.md",
+        "src/kserve_predictor/interfaces/cli.py",
+        "src/kserve_predictor/py.typed",
+    ],
 )
 def test_dockerignore_keeps_what_the_build_needs(path: str) -> None:
     assert not dockerignored(path, _dockerignore_patterns())
@@ -404,8 +409,11 @@ def test_wheel_is_the_project_and_ships_the_console_script(wheel: Path, project:
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
         (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
-        assert "kserve-predictor = kserve_predictor.cli:main" in zf.read(entry_points).decode()
-        assert "kserve_predictor/cli.py" in names
+        assert (
+            "kserve-predictor = kserve_predictor.interfaces.cli:main"
+            in zf.read(entry_points).decode()
+        )
+        assert "kserve_predictor/interfaces/cli.py" in names
         assert not [n for n in names if "__pycache__" in n or n.startswith("tests/")]
 
 
@@ -413,7 +421,7 @@ def test_importing_the_cli_loads_no_model_runtime(tmp_path: Path) -> None:
     """The deploy path runs in the lean image: the CLI and its parser must not import extras."""
     code = (
         "import json, sys\n"
-        "import kserve_predictor.cli as cli\n"
+        "import kserve_predictor.interfaces.cli as cli\n"
         "try:\n"
         "    cli.main(['--version'])\n"  # builds the full parser (engines registry included)
         "except SystemExit:\n"
@@ -432,7 +440,7 @@ def test_importing_the_cli_loads_no_model_runtime(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     modules = set(json.loads(result.stdout.strip().splitlines()[-1]))
-    assert "kserve_predictor.cli" in modules
+    assert "kserve_predictor.interfaces.cli" in modules
     loaded = {m.split(".")[0] for m in modules} & HEAVY_MODULES
     assert not loaded, f"importing the CLI loaded {sorted(loaded)}"
 
@@ -668,7 +676,7 @@ def _fake_docker(tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.mark.parametrize("push", [False, True])
 def test_images_script_tags_every_image_with_the_version(tmp_path: Path, push: bool) -> None:
-    from kserve_predictor.runtime.manifest import IMAGE
+    from kserve_predictor.engines.own_runtime import IMAGE
 
     docker, log = _fake_docker(tmp_path)
     result = subprocess.run(

@@ -182,8 +182,8 @@ def _pod(init: dict[str, Any], server: dict[str, Any], restarts: int = 0) -> dic
 def test_an_older_status_read_after_newer_pods_does_not_step_back() -> None:
     """The pods are read after each status event; a status event that lags the pods (the
     storage initializer is done, the status still says Loading) prints nothing."""
-    from kserve_predictor.readiness import Expectation
-    from kserve_predictor.stages import StageLog
+    from kserve_predictor.kserve.readiness import Expectation
+    from kserve_predictor.kserve.stages import StageLog
 
     any_pod = Expectation(rollout_id="")  # the pods below carry no rollout id
     waiting = "waiting for the Ready condition"

@@ -19,7 +19,7 @@ from conftest import (
     step_env,
 )
 
-from kserve_predictor.cluster import USER_AGENT
+from kserve_predictor.kserve.client import USER_AGENT
 
 ROOT = Path(__file__).parent.parent
 NS = "fuseml-workloads"

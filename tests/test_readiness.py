@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from kserve_predictor import readiness
-from kserve_predictor.kserve_release import mode_spelling, release_of
-from kserve_predictor.readiness import (
+from kserve_predictor.kserve import readiness
+from kserve_predictor.kserve.readiness import (
     CREATING_REVISION,
     READING_PODS,
     ROLLOUT_ID,
@@ -20,6 +19,7 @@ from kserve_predictor.readiness import (
     judge,
     template_view,
 )
+from kserve_predictor.kserve.release import mode_spelling, release_of
 
 R1, R2 = "iris-predictor-00001", "iris-predictor-00002"
 

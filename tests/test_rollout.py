@@ -10,9 +10,9 @@ from typing import Any
 import requests
 from conftest import Cluster, S3Server, run_cli
 
-from kserve_predictor.rollout import PREVIOUS
-from kserve_predictor.serving_options import ServingOptions
-from kserve_predictor.settings import DeploySettings, S3Settings
+from kserve_predictor.kserve.isvc import PREVIOUS
+from kserve_predictor.settings.groups import DeploySettings, S3Settings
+from kserve_predictor.settings.serving import ServingOptions
 
 NS = "default"
 ROWS = {"instances": [[5.1, 3.5, 1.4, 0.2]]}
@@ -36,7 +36,7 @@ def settings(cluster: Cluster, url: str, name: str, canary: int | None = None) -
 
 
 def deploy(cluster: Cluster, url: str, name: str, canary: int | None = None) -> Any:
-    from kserve_predictor.deploy import deploy as run
+    from kserve_predictor.ops.deploy import deploy as run
 
     return run(settings(cluster, url, name, canary))
 

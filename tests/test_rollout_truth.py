@@ -19,12 +19,12 @@ import pytest
 import requests
 from conftest import Cluster, S3Server
 
-from kserve_predictor import readiness
-from kserve_predictor.cluster import Cluster as Client
-from kserve_predictor.deploy import deploy
-from kserve_predictor.rollout import promote, rollback
-from kserve_predictor.serving_options import ServingOptions
-from kserve_predictor.settings import DeploySettings, S3Settings
+from kserve_predictor.kserve import readiness
+from kserve_predictor.kserve.client import Cluster as Client
+from kserve_predictor.ops.deploy import deploy
+from kserve_predictor.ops.rollout import promote, rollback
+from kserve_predictor.settings.groups import DeploySettings, S3Settings
+from kserve_predictor.settings.serving import ServingOptions
 
 NS = "default"
 ROWS = {"instances": [[5.1, 3.5, 1.4, 0.2]]}
@@ -80,7 +80,7 @@ def settings(
 
 
 def client(cluster: Cluster) -> Client:
-    from kserve_predictor.cluster import ClusterSettings, connect
+    from kserve_predictor.kserve.client import ClusterSettings, connect
 
     return connect(ClusterSettings(str(cluster.kubeconfig)))
 

@@ -205,7 +205,7 @@ def test_kserve_workers_default_to_the_usable_cpus_and_each_answers(pod, zoo: Pa
     default is one per CPU this process may use (in a pod: its CPU limit)."""
     import psutil
 
-    from kserve_predictor.serving.workers import usable_cpus
+    from kserve_predictor.modelserver.workers import usable_cpus
 
     running, _, _ = pod(zoo / "sklearn_skops")  # started as the pod is: no --workers
     workers = usable_cpus()
@@ -300,7 +300,7 @@ PREPARE = """
 import logging, sys
 from pathlib import Path
 logging.basicConfig(level=logging.INFO, format="%(message)s")
-from kserve_predictor.runtime.requirements import prepare
+from kserve_predictor.runtime_image.requirements import prepare
 print(prepare(Path(sys.argv[1])))
 import roman
 """

@@ -13,7 +13,8 @@ import yaml
 from conftest import Cluster, S3Server, codeset, run_cli, step_env
 
 from kserve_predictor import __version__
-from kserve_predictor.runtime.manifest import IMAGE, NAME, serving_runtime
+from kserve_predictor.engines.own_runtime import IMAGE, NAME
+from kserve_predictor.kserve.runtime_manifest import serving_runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 STOCK = ROOT.parent / "shared" / "kserve" / "runtimes" / "kserve-sklearnserver.yaml"
@@ -72,8 +73,8 @@ def test_the_manifest_never_captures_other_models_and_runs_like_the_stock_server
 
 
 def test_install_runtime_cluster_wide_then_namespaced_and_idempotent(cluster: Cluster) -> None:
-    from kserve_predictor.cluster import ClusterSettings, connect
-    from kserve_predictor.runtime.install import runtime_installed
+    from kserve_predictor.kserve.client import ClusterSettings, connect
+    from kserve_predictor.ops.runtime_install import runtime_installed
 
     api = cluster.api
     client = connect(ClusterSettings(str(cluster.kubeconfig)))
@@ -104,8 +105,8 @@ def test_install_runtime_cluster_wide_then_namespaced_and_idempotent(cluster: Cl
 def test_an_unreadable_cluster_runtime_is_unknown_not_absent(cluster: Cluster) -> None:
     """Without the ClusterRole the cluster-scoped runtimes cannot be listed: unknown, not absent
     (the compatibility check then warns instead of refusing)."""
-    from kserve_predictor.cluster import ClusterSettings, connect
-    from kserve_predictor.runtime.install import runtime_installed
+    from kserve_predictor.kserve.client import ClusterSettings, connect
+    from kserve_predictor.ops.runtime_install import runtime_installed
 
     cluster.api.forbidden.add(("list", "clusterservingruntimes"))  # type: ignore[attr-defined]
     client = connect(ClusterSettings(str(cluster.kubeconfig)))
@@ -121,9 +122,9 @@ APP = "mlflow-project-01-iris-codese-cf6621"  # the default name, shortened for 
 def test_the_inference_service_names_the_runtime() -> None:
     from servers.k8s_api import validate_against_crd
 
-    from kserve_predictor import manifests
     from kserve_predictor.engines import ENGINES
     from kserve_predictor.errors import UsageError
+    from kserve_predictor.kserve import manifests
 
     spec = manifests.ServiceSpec("iris", "default", ENGINES["pyfunc"], "s3://b/m/kserve/pyfunc/")
     model = manifests.inference_service(spec)["spec"]["predictor"]["model"]
@@ -216,6 +217,6 @@ def test_the_runtime_image_targets() -> None:
     assert tensorflow.base == "runtime"
     assert any("tensorflow-cpu" in r for r in tensorflow.all("RUN"))
     assert parse_dockerfile()[-1].name == "step"  # the last stage: the default target
-    from kserve_predictor.runtime.manifest import IMAGE_PYTHON
+    from kserve_predictor.engines.own_runtime import IMAGE_PYTHON
 
     assert runtime.base == "python:{}.{}-slim".format(*IMAGE_PYTHON)

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from kserve_predictor.cluster import Cluster, ClusterSettings, connect
-from kserve_predictor.runtime_selection import ServingRuntime, default_runtimes, select
+from kserve_predictor.choice.runtime_selection import ServingRuntime, default_runtimes, select
+from kserve_predictor.kserve.client import Cluster, ClusterSettings, connect
 
 NS = "models"
 

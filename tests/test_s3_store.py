@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from conftest import S3Recording, S3Server
 
 from kserve_predictor.errors import StoreError, UsageError
-from kserve_predictor.settings import S3Settings
+from kserve_predictor.settings.groups import S3Settings
 from kserve_predictor.store.s3 import PART_CONCURRENCY, S3Store, _transient, s3_error
 
 MiB = 1024**2

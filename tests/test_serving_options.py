@@ -12,8 +12,8 @@ import yaml
 from conftest import Cluster, S3Server, codeset, run_cli, step_env
 
 from kserve_predictor.errors import UsageError
-from kserve_predictor.serving_options import NAMES, ServingOptions, from_env, parse
-from kserve_predictor.step import settings_from_env
+from kserve_predictor.interfaces.step import settings_from_env
+from kserve_predictor.settings.serving import NAMES, ServingOptions, from_env, parse
 
 NS = "default"
 

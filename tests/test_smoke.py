@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import Cluster, S3Server, free_port, run_cli, step_env
 
-from kserve_predictor.smoke import (
+from kserve_predictor.modelserver.smoke import (
     MAX_EXAMPLE_BYTES,
     SmokeResult,
     SmokeTestFailed,

@@ -23,12 +23,12 @@ import numpy as np
 import pytest
 import zoo_cache
 
-from kserve_predictor.compatibility import ADJUSTED, INCOMPATIBLE, OK, WARNING
-from kserve_predictor.convert import convert
-from kserve_predictor.detect import detect
-from kserve_predictor.modelurl import resolve
-from kserve_predictor.runtime_libraries import split_image
-from kserve_predictor.settings import S3Settings
+from kserve_predictor.choice.compatibility import ADJUSTED, INCOMPATIBLE, OK, WARNING
+from kserve_predictor.choice.detect import detect
+from kserve_predictor.choice.image_libraries import split_image
+from kserve_predictor.layouts.convert import convert
+from kserve_predictor.model.urls import resolve
+from kserve_predictor.settings.groups import S3Settings
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent

@@ -19,6 +19,7 @@ import pytest
 import requests
 from conftest import OUTPUTS, Cluster, S3Server, free_port
 
+from kserve_predictor.kserve.isvc import split, storage_uri
 from kserve_predictor.sync.signature import sign
 
 SECRET = "whsec-Zq9-never-print-this"
@@ -148,8 +149,7 @@ def served(state: dict[str, Any], version: str) -> bool:
 
 
 def storage(cluster: Cluster, tracking: str) -> str:
-    from kserve_predictor.cluster import ClusterSettings, connect
-    from kserve_predictor.manifests import storage_uri
+    from kserve_predictor.kserve.client import ClusterSettings, connect
 
     live = connect(ClusterSettings(str(cluster.kubeconfig))).get(
         "InferenceService", "default", "iris"
@@ -159,7 +159,7 @@ def storage(cluster: Cluster, tracking: str) -> str:
 
 
 def predict(cluster: Cluster) -> None:
-    from kserve_predictor.cluster import ClusterSettings, connect
+    from kserve_predictor.kserve.client import ClusterSettings, connect
 
     live = connect(ClusterSettings(str(cluster.kubeconfig))).get(
         "InferenceService", "default", "iris"
@@ -256,7 +256,7 @@ def test_missed_webhook_caught_by_polling(
 
 
 def live(cluster: Cluster) -> dict[str, Any]:
-    from kserve_predictor.cluster import ClusterSettings, connect
+    from kserve_predictor.kserve.client import ClusterSettings, connect
 
     isvc = connect(ClusterSettings(str(cluster.kubeconfig))).get(
         "InferenceService", "default", "iris"
@@ -272,8 +272,6 @@ def under(uri: str, source: str) -> bool:
 def test_canary_promoted(
     cluster: Cluster, s3: S3Server, mlflow_server: str, tmp_path: Path
 ) -> None:
-    from kserve_predictor.manifests import storage_uri
-    from kserve_predictor.rollout import split
 
     client = log_versions(mlflow_server, 2)
     client.set_registered_model_alias("iris", "champion", "1")
@@ -301,7 +299,6 @@ def test_canary_promoted(
 def test_failing_version_rolled_back_old_still_answers(
     cluster: Cluster, s3: S3Server, mlflow_server: str, tmp_path: Path
 ) -> None:
-    from kserve_predictor.manifests import storage_uri
 
     client = log_versions(mlflow_server, 2, broken={2})
     client.set_registered_model_alias("iris", "champion", "1")
@@ -327,8 +324,7 @@ def test_failing_version_rolled_back_old_still_answers(
 def test_killed_mid_rollout_completes_once_after_restart(
     cluster: Cluster, s3: S3Server, mlflow_server: str, tmp_path: Path
 ) -> None:
-    from kserve_predictor.manifests import storage_uri
-    from kserve_predictor.readiness import predictor_status
+    from kserve_predictor.kserve.readiness import predictor_status
 
     client = log_versions(mlflow_server, 2)
     client.set_registered_model_alias("iris", "champion", "1")
@@ -403,7 +399,7 @@ def test_the_sync_role_grants_exactly_what_sync_uses(
     from servers.k8s_api import KubeApiServer, crd_available
     from servers.kserve_controller import KServeController
 
-    from kserve_predictor.cluster import USER_AGENT
+    from kserve_predictor.kserve.client import USER_AGENT
 
     if not crd_available():
         pytest.skip("../shared/kserve/crd/serving.kserve.io_inferenceservices.yaml is absent")

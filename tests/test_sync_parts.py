@@ -101,7 +101,7 @@ def test_config_errors(entries: list[dict[str, object]], message: str) -> None:
 
 
 def test_deploy_path_does_not_import_the_sync_extra() -> None:
-    code = ("import sys, kserve_predictor.deploy, kserve_predictor.cli; "
+    code = ("import sys, kserve_predictor.ops.deploy, kserve_predictor.interfaces.cli; "
             "print(sorted(m for m in ('prometheus_client', 'http.server', 'kserve_predictor.sync')"
             " if m in sys.modules))")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

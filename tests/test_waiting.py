@@ -16,9 +16,9 @@ import pytest
 import yaml
 from servers.k8s_api import CRD_DIR, KubeApiServer, crd_available
 
-from kserve_predictor.cluster import Cluster, ClusterSettings, NotReady, ReadyTimeout, connect
 from kserve_predictor.errors import UsageError
-from kserve_predictor.readiness import ROLLOUT_ID, Expectation
+from kserve_predictor.kserve.client import Cluster, ClusterSettings, NotReady, ReadyTimeout, connect
+from kserve_predictor.kserve.readiness import ROLLOUT_ID, Expectation
 
 NS, NAME = "default", "iris"
 needs_crd = pytest.mark.skipif(not crd_available(), reason=f"no KServe CRD in {CRD_DIR}")

@@ -18,7 +18,7 @@ import requests
 from conftest import free_port, run_cli
 from test_local_deploy import ROW, deploy, predict, servers_named, serving
 
-from kserve_predictor.serving.workers import cgroup_cpu_quota, usable_cpus
+from kserve_predictor.modelserver.workers import cgroup_cpu_quota, usable_cpus
 
 AFFINITY = len(os.sched_getaffinity(0))
 
@@ -114,7 +114,7 @@ def test_serve_takes_workers_and_answers(zoo: Path, tmp_path: Path) -> None:
 
 def test_a_layout_model_pickles_into_one_that_loads_itself(zoo: Path, tmp_path: Path) -> None:
     """What KServe's --workers does to the model: pickled into each spawned process."""
-    from kserve_predictor.serving.server import build_model
+    from kserve_predictor.modelserver.server import build_model
 
     folder = shutil.copytree(zoo / "sklearn_pickle", tmp_path / "iris")
     done = run_cli("convert", str(folder), "--output", "json")

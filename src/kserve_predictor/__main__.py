@@ -1,5 +1,5 @@
 import sys
 
-from .cli import main
+from kserve_predictor.interfaces.cli import main
 
 sys.exit(main())

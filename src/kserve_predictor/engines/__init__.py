@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from ..errors import PredictorMismatchError, UsageError
-from ..mlmodel import KERAS, LIGHTGBM, ONNX, PYFUNC, SKLEARN, TENSORFLOW, XGBOOST, ModelInfo
-from .base import Engine, LayoutPlan
-from .lightgbm import LightGBMEngine
-from .mlflow_pyfunc import MlflowEngine
-from .pyfunc import PyfuncEngine
-from .sklearn import SklearnEngine
-from .tensorflow import TensorflowEngine
-from .triton import TritonEngine
-from .xgboost import XGBoostEngine
+from kserve_predictor.engines.base import Engine, LayoutPlan
+from kserve_predictor.engines.lightgbm import LightGBMEngine
+from kserve_predictor.engines.mlflow_pyfunc import MlflowEngine
+from kserve_predictor.engines.pyfunc import PyfuncEngine
+from kserve_predictor.engines.sklearn import SklearnEngine
+from kserve_predictor.engines.tensorflow import TensorflowEngine
+from kserve_predictor.engines.triton import TritonEngine
+from kserve_predictor.engines.xgboost import XGBoostEngine
+from kserve_predictor.errors import PredictorMismatchError, UsageError
+from kserve_predictor.model.mlmodel import (
+    KERAS,
+    LIGHTGBM,
+    ONNX,
+    PYFUNC,
+    SKLEARN,
+    TENSORFLOW,
+    XGBOOST,
+    ModelInfo,
+)
 
 __all__ = ["AUTO", "ENGINES", "Engine", "LayoutPlan", "accepting_engines", "choose_engine"]
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
-from ..mlmodel import ModelInfo
+from kserve_predictor.model.mlmodel import ModelInfo
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..mlmodel import LIGHTGBM, ModelInfo
-from .base import Engine, LayoutPlan
+from kserve_predictor.engines.base import Engine, LayoutPlan
+from kserve_predictor.model.mlmodel import LIGHTGBM, ModelInfo
 
 
 class LightGBMEngine(Engine):

@@ -7,8 +7,17 @@ Auto-selected only for pyfunc-only (custom Python) models, which no other runtim
 
 from __future__ import annotations
 
-from ..mlmodel import KERAS, LIGHTGBM, ONNX, PYFUNC, SKLEARN, TENSORFLOW, XGBOOST, ModelInfo
-from .base import Engine, LayoutPlan
+from kserve_predictor.engines.base import Engine, LayoutPlan
+from kserve_predictor.model.mlmodel import (
+    KERAS,
+    LIGHTGBM,
+    ONNX,
+    PYFUNC,
+    SKLEARN,
+    TENSORFLOW,
+    XGBOOST,
+    ModelInfo,
+)
 
 
 class MlflowEngine(Engine):

@@ -9,9 +9,18 @@ records); the same pod also answers V2 ``/v2/models/<name>/infer``.
 
 from __future__ import annotations
 
-from ..mlmodel import KERAS, LIGHTGBM, ONNX, PYFUNC, SKLEARN, TENSORFLOW, XGBOOST, ModelInfo
-from ..runtime.manifest import MODEL_FORMAT, NAME
-from .base import Engine, LayoutPlan
+from kserve_predictor.engines.base import Engine, LayoutPlan
+from kserve_predictor.engines.own_runtime import MODEL_FORMAT, NAME
+from kserve_predictor.model.mlmodel import (
+    KERAS,
+    LIGHTGBM,
+    ONNX,
+    PYFUNC,
+    SKLEARN,
+    TENSORFLOW,
+    XGBOOST,
+    ModelInfo,
+)
 
 
 class PyfuncEngine(Engine):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..mlmodel import SKLEARN, ModelInfo
-from .base import Engine, LayoutPlan
+from kserve_predictor.engines.base import Engine, LayoutPlan
+from kserve_predictor.model.mlmodel import SKLEARN, ModelInfo
 
 # The server joblib.loads the single *.joblib|*.pkl|*.pickle file in its model folder; MLServer's
 # sklearn runtime wants model.joblib|model.pkl|model.pickle. model.pkl suits both.

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..mlmodel import KERAS, TENSORFLOW, ModelInfo
-from .base import Engine, LayoutPlan, rename_tree
+from kserve_predictor.engines.base import Engine, LayoutPlan, rename_tree
+from kserve_predictor.model.mlmodel import KERAS, TENSORFLOW, ModelInfo
 
 # Both KServe-supported TF servers load SavedModels only; a native Keras file needs re-logging.
 KERAS_FILE_FIX = (

@@ -7,9 +7,9 @@ signature names every tensor, the inputs and outputs; Triton completes the rest 
 
 from __future__ import annotations
 
-from ..mlmodel import KERAS, ONNX, TENSORFLOW, ModelInfo, TensorSpec
-from .base import Engine, LayoutPlan, rename_tree
-from .tensorflow import savedmodel_reason
+from kserve_predictor.engines.base import Engine, LayoutPlan, rename_tree
+from kserve_predictor.engines.tensorflow import savedmodel_reason
+from kserve_predictor.model.mlmodel import KERAS, ONNX, TENSORFLOW, ModelInfo, TensorSpec
 
 # numpy dtype names (as MLflow writes them) → Triton data types.
 _TRITON_TYPES = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import posixpath
 
-from ..mlmodel import XGBOOST, ModelInfo
-from .base import Engine, LayoutPlan
+from kserve_predictor.engines.base import Engine, LayoutPlan
+from kserve_predictor.model.mlmodel import XGBOOST, ModelInfo
 
 # MLflow's XGBoost file extension → the one xgbserver recognizes (.xgb is the old binary format).
 _EXTENSIONS = {

@@ -6,8 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
-from ..errors import StoreError
-from . import ObjectInfo
+from kserve_predictor.errors import StoreError
+from kserve_predictor.store import ObjectInfo
 
 
 class LocalStore:

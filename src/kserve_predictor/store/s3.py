@@ -12,12 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import KservePredictorError, StoreError
-from ..retry import Contact, RetryPolicy, unreached
-from . import ObjectInfo
+from kserve_predictor.errors import KservePredictorError, StoreError
+from kserve_predictor.retry import Contact, RetryPolicy, unreached
+from kserve_predictor.store import ObjectInfo
 
 if TYPE_CHECKING:
-    from ..settings import S3Settings
+    from kserve_predictor.settings.groups import S3Settings
 
 T = TypeVar("T")
 # Error codes S3 and MinIO answer when busy: worth another try, like a 5xx.
@@ -261,7 +261,7 @@ def s3_error(action: str, where: str, endpoint: str, error: Exception) -> Kserve
     from botocore.exceptions import ConnectionError as TransportError
     from botocore.exceptions import HTTPClientError, NoCredentialsError, SSLError
 
-    from ..errors import StoreAccessError
+    from kserve_predictor.errors import StoreAccessError
 
     code = _error_code(error)
     if action == "copy" and _source_changed(error):

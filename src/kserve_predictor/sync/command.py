@@ -9,11 +9,11 @@ import threading
 import time
 from typing import Any
 
-from ..cluster import Cluster
-from ..errors import UsageError
-from ..settings import DeploySettings, NetworkSettings, S3Settings
-from .config import load
-from .reconcile import Target
+from kserve_predictor.errors import UsageError
+from kserve_predictor.kserve.client import Cluster
+from kserve_predictor.settings.groups import DeploySettings, NetworkSettings, S3Settings
+from kserve_predictor.sync.config import load
+from kserve_predictor.sync.reconcile import Target
 
 log = logging.getLogger("kserve_predictor.sync")
 SECRET_ENV = "KSERVE_PREDICTOR_SYNC_WEBHOOK_SECRET"
@@ -23,7 +23,7 @@ SECRET_ENV = "KSERVE_PREDICTOR_SYNC_WEBHOOK_SECRET"
 def run(args: Any, cluster: Cluster) -> list[dict[str, Any]] | None:
     """Serve until SIGTERM/SIGINT (None); with ``--once``, the entries' states after one pass."""
     try:
-        from .service import Sync, serve
+        from kserve_predictor.sync.service import Sync, serve
     except ImportError as e:  # prometheus_client
         raise UsageError(
             f"sync needs the sync extra ({e}); pip install 'fuseml-kserve-predictor[sync]'"

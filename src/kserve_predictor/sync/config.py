@@ -25,9 +25,9 @@ from typing import Any
 
 import yaml
 
-from ..errors import UsageError
-from ..naming import check_app_name
-from ..serving_options import ServingOptions, parse
+from kserve_predictor.errors import UsageError
+from kserve_predictor.naming import check_app_name
+from kserve_predictor.settings.serving import ServingOptions, parse
 
 POLICIES = ("replace", "canary")
 

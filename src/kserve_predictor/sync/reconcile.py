@@ -20,20 +20,21 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .. import readiness, rollout
-from ..cluster import Cluster, NotReady, ReadyTimeout
-from ..deploy import deploy
-from ..errors import (
+from kserve_predictor.errors import (
     KservePredictorError,
     ModelFormatError,
     ModelUrlError,
     PredictorMismatchError,
     RegistryError,
 )
-from ..manifests import storage_uri
-from ..settings import DeploySettings
-from ..smoke import SmokeTestFailed
-from .config import Entry
+from kserve_predictor.kserve import readiness
+from kserve_predictor.kserve.client import Cluster, NotReady, ReadyTimeout
+from kserve_predictor.kserve.isvc import canary_percent, previous_model, storage_uri
+from kserve_predictor.modelserver.smoke import SmokeTestFailed
+from kserve_predictor.ops import rollout
+from kserve_predictor.ops.deploy import deploy
+from kserve_predictor.settings.groups import DeploySettings
+from kserve_predictor.sync.config import Entry
 
 log = logging.getLogger("kserve_predictor.sync")
 
@@ -127,7 +128,7 @@ def decide(entry: Entry, registry: Registry, cluster: Cluster, target: Target) -
         state.state, state.message = "failed", f"version {version} failed before: {failure}"
         return state
     if isvc is not None and _under(uri, source):
-        canary = rollout.canary_percent(isvc)
+        canary = canary_percent(isvc)
         verdict = readiness.judge(
             isvc, readiness.Expectation.of_live(isvc), cluster.pods(entry.namespace, entry.app)
         )
@@ -172,7 +173,7 @@ def roll_out(
         registry.mark_failed(entry, state.wanted, reason)
         record("failed", entry, state, reason=reason)
         live = cluster.get("InferenceService", entry.namespace, entry.app) or {}
-        if entry.rollback and rollout.previous_model(live) and readiness.is_knative(live):
+        if entry.rollback and previous_model(live) and readiness.is_knative(live):
             try:
                 rollout.rollback(cluster, entry.namespace, entry.app, timeout=entry.timeout)
             except KservePredictorError as again:

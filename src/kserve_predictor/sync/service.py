@@ -19,12 +19,12 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from ..cluster import Cluster
-from ..errors import KservePredictorError
-from . import metrics
-from .config import Entry, SyncConfig
-from .reconcile import Registry, State, Target, decide, record, roll_out
-from .signature import verify
+from kserve_predictor.errors import KservePredictorError
+from kserve_predictor.kserve.client import Cluster
+from kserve_predictor.sync import metrics
+from kserve_predictor.sync.config import Entry, SyncConfig
+from kserve_predictor.sync.reconcile import Registry, State, Target, decide, record, roll_out
+from kserve_predictor.sync.signature import verify
 
 log = logging.getLogger("kserve_predictor.sync")
 ALIAS_CREATED = ("model_version_alias", "created")

@@ -1,0 +1,1 @@
+"""FuseML: the core REST API client (applications)."""

@@ -1,0 +1,1 @@
+"""The MLflow deployments plugin, target ``kserve`` (entry point ``mlflow.deployments``)."""

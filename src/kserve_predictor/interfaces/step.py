@@ -1,0 +1,185 @@
+"""The FuseML step contract (DESIGN.md §2): environment in, Tekton result out."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kserve_predictor.errors import UsageError
+from kserve_predictor.fuseml.client import DEFAULT_FUSEML_URL, DEFAULT_SOURCE
+from kserve_predictor.naming import Origin, check_app_name
+from kserve_predictor.settings.groups import (
+    DeploySettings,
+    NetworkSettings,
+    S3Settings,
+    parse_bool,
+    positive_number,
+)
+from kserve_predictor.settings.serving import from_env as options_from_env
+
+log = logging.getLogger(__name__)
+DEFAULT_RESULTS_DIR = "/tekton/results"
+ACTIONS = ("deploy", "promote", "rollback")
+_POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def settings_from_env(
+    env: Mapping[str, str] | None = None, workdir: Path | None = None
+) -> DeploySettings:
+    """Build the deployment from FUSEML_* variables and the codeset working directory."""
+    env = os.environ if env is None else env
+    workdir = workdir or Path.cwd()
+
+    def get(name: str) -> str:
+        return env.get(name, "").strip()
+
+    result_file(env)  # a bad TASK_RESULT must fail before anything is deployed
+    network = NetworkSettings.from_env(env)
+    model = get("FUSEML_MODEL")
+    if not model:
+        raise UsageError(
+            "FUSEML_MODEL is empty; pass the trainer's model URL as the step's 'model' input"
+        )
+    workflow = get("FUSEML_ENV_WORKFLOW_NAME")
+    origin = Origin.from_codeset_dir(workdir, workflow)
+    given_name = get("FUSEML_APP_NAME")
+    namespace = get("FUSEML_ENV_WORKFLOW_NAMESPACE") or _pod_namespace()
+    if given_name:
+        app_name, stable = check_app_name(given_name, "FUSEML_APP_NAME"), True
+    else:
+        app_name, stable = origin.default_app_name(namespace)
+    fuseml_url, fuseml_source = fuseml_server(env)
+    return DeploySettings(
+        model_url=model,
+        predictor=get("FUSEML_PREDICTOR") or "auto",
+        app_name=app_name,
+        stable_name=stable,
+        runtime_version=get("FUSEML_RUNTIME_VERSION") or None,
+        resources_limits=get("FUSEML_RESOURCES_LIMITS") or None,
+        namespace=namespace,
+        workflow=workflow,
+        project=origin.project,
+        codeset=origin.codeset,
+        timeout=positive_number("FUSEML_TIMEOUT", get("FUSEML_TIMEOUT") or "600", "seconds"),
+        force=parse_bool("FUSEML_FORCE", env.get("FUSEML_FORCE"), False),
+        smoke_test=parse_bool("FUSEML_SMOKE_TEST", env.get("FUSEML_SMOKE_TEST"), True),
+        runtime_libraries=get("FUSEML_RUNTIME_LIBRARIES") or None,
+        allow_incompatible=parse_bool(
+            "FUSEML_ALLOW_INCOMPATIBLE", env.get("FUSEML_ALLOW_INCOMPATIBLE"), False
+        ),
+        fuseml_url=fuseml_url,
+        fuseml_source=fuseml_source,
+        fuseml_verify_tls=network.fuseml_verify_tls,
+        s3=S3Settings.from_env(env),
+        kubeconfig=get("KUBECONFIG") or None,
+        k8s_verify_tls=network.k8s_verify_tls,
+        retry_seconds=network.retry_seconds,
+        options=options_from_env(env),
+    )
+
+
+def fuseml_server(env: Mapping[str, str]) -> tuple[str | None, str]:
+    """The FuseML server to register with, and where its URL came from: FUSEML_SERVER_URL;
+    unset, FuseML's in-cluster default; set to an empty value, none (the step outside FuseML,
+    in plain Tekton or Argo): the registration is skipped."""
+    if "FUSEML_SERVER_URL" not in env:
+        return DEFAULT_FUSEML_URL, DEFAULT_SOURCE
+    url = env["FUSEML_SERVER_URL"].strip()
+    if not url:
+        log.info("FUSEML_SERVER_URL is empty: not registering the service with FuseML")
+        return None, "FUSEML_SERVER_URL"
+    return url, "FUSEML_SERVER_URL"
+
+
+def action_from_env(env: Mapping[str, str] | None = None) -> str:
+    """FUSEML_ACTION: what the step does; deploy (the default), promote or rollback."""
+    env = os.environ if env is None else env
+    action = env.get("FUSEML_ACTION", "").strip().lower() or "deploy"
+    if action not in ACTIONS:
+        raise UsageError(
+            f"FUSEML_ACTION={action!r} is unknown; use deploy (the default), promote or rollback"
+        )
+    return action
+
+
+@dataclass(frozen=True)
+class RolloutTarget:
+    """The InferenceService a promote/rollback step changes, and how."""
+
+    cluster: Any
+    namespace: str
+    name: str
+    workflow: str
+    force: bool
+    timeout: float
+
+
+def rollout_from_env(env: Mapping[str, str] | None = None) -> RolloutTarget:
+    """A promote/rollback step: FUSEML_APP_NAME names the service (the deploy step's)."""
+    from kserve_predictor.kserve.client import ClusterSettings, connect
+
+    env = os.environ if env is None else env
+    result_file(env)  # a bad TASK_RESULT must fail before anything is changed
+    given = env.get("FUSEML_APP_NAME", "").strip()
+    if not given:
+        raise UsageError(
+            "FUSEML_APP_NAME is empty; a promote/rollback step needs the name the deploy step "
+            "used (give both steps the same app_name input)"
+        )
+    name = check_app_name(given, "FUSEML_APP_NAME")
+    timeout = positive_number(
+        "FUSEML_TIMEOUT", env.get("FUSEML_TIMEOUT", "").strip() or "600", "seconds"
+    )
+    force = parse_bool("FUSEML_FORCE", env.get("FUSEML_FORCE"), False)
+    network = NetworkSettings.from_env(env)
+    cluster = connect(
+        ClusterSettings(
+            env.get("KUBECONFIG", "").strip() or None,
+            None,
+            network.k8s_verify_tls,
+            network.retry_seconds,
+        )
+    )
+    namespace = (
+        env.get("FUSEML_ENV_WORKFLOW_NAMESPACE", "").strip()
+        or _pod_namespace()
+        or cluster.default_namespace
+    )
+    workflow = env.get("FUSEML_ENV_WORKFLOW_NAME", "").strip()
+    return RolloutTarget(cluster, namespace, name, workflow, force, timeout)
+
+
+def _pod_namespace() -> str:
+    """The pod's namespace; outside a pod "": the kubeconfig context's namespace then."""
+    try:
+        return _POD_NAMESPACE_FILE.read_text().strip()
+    except OSError:
+        return ""
+
+
+def result_file(env: Mapping[str, str]) -> Path | None:
+    """Where the step's Tekton result goes, if the step has one."""
+    name = env.get("TASK_RESULT", "").strip()
+    if not name:
+        return None
+    if "/" in name or name in (".", ".."):
+        raise UsageError(f"TASK_RESULT={name!r} is not a file name; use e.g. prediction-url")
+    folder = Path(env.get("KSERVE_PREDICTOR_RESULTS_DIR", "").strip() or DEFAULT_RESULTS_DIR)
+    return folder / name
+
+
+def write_result(url: str, env: Mapping[str, str] | None = None) -> Path | None:
+    """Write the prediction URL as the step's Tekton result, if the step has one."""
+    path = result_file(os.environ if env is None else env)
+    if path is None:
+        return None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(url)  # Tekton results are read verbatim: no trailing newline
+    except OSError as e:
+        raise UsageError(f"cannot write the step result {path}: {e.strerror}") from e
+    return path

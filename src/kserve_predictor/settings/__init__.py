@@ -1,0 +1,1 @@
+"""Typed settings, built once and passed down: groups, KServe serving options, placement."""
