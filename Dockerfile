@@ -29,7 +29,7 @@ RUN pip wheel --no-cache-dir --no-deps --wheel-dir /dist . \
          echo "VERSION=$VERSION is not the package's version: $(ls /dist)" >&2; exit 1; \
        fi
 
-# --- the model runtime: kserve-predictor-mlflow's image (README "The project's own runtime") ---
+# --- the model runtime: kserve-predictor-mlflow's image (docs/engines.md, "The project's own runtime") ---
 #
 #   docker build --build-arg VERSION=<version> --target runtime -t ghcr.io/fuseml/kserve-predictor-runtime:<version> .
 #   docker build --build-arg VERSION=<version> --target runtime-tensorflow -t ghcr.io/fuseml/kserve-predictor-runtime:<version>-tensorflow .
@@ -66,7 +66,7 @@ USER 0:0
 RUN pip install --no-cache-dir --root-user-action=ignore "tensorflow-cpu>=2.16,<2.22"
 USER 10001:10001
 
-# --- the registry-alias sync service (README "Follow a registry alias", deploy/sync/) --------
+# --- the registry-alias sync service (docs/canary-and-sync.md, deploy/sync/) ------
 #
 #   docker build --build-arg VERSION=<version> --target sync -t ghcr.io/fuseml/kserve-predictor-sync:<version> .
 #

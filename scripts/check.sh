@@ -2,7 +2,7 @@
 # Format, lint and type checks in one command: ruff format --check, ruff check, mypy, the import
 # layers (pyproject's [tool.importlinter]: no module imports a layer above its own); then the
 # release recipe's own check: the wheel and the sdist build, and twine finds their metadata fit
-# for an index (README "Releasing").
+# for an index (docs/development.md "Releasing").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/ruff format --check src tests bench examples
