@@ -287,7 +287,7 @@ def test_outside_fuseml_an_empty_fuseml_server_url_skips_the_registration(
     assert done.stdout.strip().endswith("/v1/models/iris-plain:predict")
     skipped = [line for line in done.stderr.splitlines() if "FUSEML_SERVER_URL" in line]
     assert skipped == [
-        "INFO kserve_predictor.interfaces.step: FUSEML_SERVER_URL is empty: not registering the service "
+        "INFO kserve_predictor.step: FUSEML_SERVER_URL is empty: not registering the service "
         "with FuseML"
     ], done.stderr
     assert fuseml.applications == {} and fuseml.requests_log == []

@@ -22,7 +22,7 @@ from urllib3.exceptions import MaxRetryError
 from kserve_predictor.errors import FuseMLError, UsageError
 from kserve_predictor.retry import TRANSIENT_STATUSES, Contact, RetryPolicy, unreached
 
-_log = logging.getLogger(__name__)
+_log = logging.getLogger("kserve_predictor.fuseml")  # stable log channel, not the path
 
 DEFAULT_FUSEML_URL = "http://fuseml-core.fuseml-core.svc.cluster.local:80"
 DEFAULT_SOURCE = "the default address; FUSEML_SERVER_URL is unset"

@@ -21,7 +21,7 @@ from kserve_predictor.settings.groups import (
 )
 from kserve_predictor.settings.serving import from_env as options_from_env
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("kserve_predictor.step")  # stable log channel, not the path
 DEFAULT_RESULTS_DIR = "/tekton/results"
 ACTIONS = ("deploy", "promote", "rollback")
 _POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")

@@ -32,7 +32,7 @@ from kserve_predictor.kserve.readiness import (
 from kserve_predictor.kserve.stages import StageLog
 from kserve_predictor.retry import TRANSIENT_STATUSES, Contact, RetryPolicy, unreached
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("kserve_predictor.cluster")  # stable log channel, not the path
 
 FIELD_MANAGER = "kserve-predictor"
 USER_AGENT = f"kserve-predictor/{__version__}"

@@ -33,7 +33,7 @@ from kserve_predictor.model.urls import ModelLocation
 from kserve_predictor.progress import NO_PROGRESS, Progress
 from kserve_predictor.store import ObjectInfo
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("kserve_predictor.convert")  # stable log channel, not the path
 
 RECORD_VERSION = 2
 LAYOUT_NAME = re.compile(r"^(?P<engine>[a-z][a-z0-9]*)-(?P<digest>[0-9a-f]{16})$")

@@ -28,7 +28,7 @@ from kserve_predictor.model.mlmodel import CONVERTED_DIR
 from kserve_predictor.model.urls import ModelLocation
 from kserve_predictor.store import ObjectInfo
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("kserve_predictor.gc")  # stable log channel, not the path
 
 DEFAULT_GRACE = "24h"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")

@@ -34,7 +34,7 @@ from kserve_predictor.local.registry import (
 from kserve_predictor.naming import check_app_name
 from kserve_predictor.settings.groups import S3Settings
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("kserve_predictor.serving.deployment")  # stable log channel, not the path
 
 DEFAULT_START_TIMEOUT = 120.0
 MAX_WORKERS = 64  # each worker holds its own copy of the model

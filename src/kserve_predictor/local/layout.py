@@ -17,7 +17,7 @@ from kserve_predictor.model.urls import resolve
 from kserve_predictor.settings.groups import S3Settings
 from kserve_predictor.store.local import LocalStore
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("kserve_predictor.serving.layout")  # stable log channel, not the path
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kserve_predictor.local.cache import home
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("kserve_predictor.serving.registry")  # stable log channel, not the path
 
 
 @dataclass

@@ -28,7 +28,7 @@ from typing import Any
 from kserve_predictor.errors import LocalServerError
 from kserve_predictor.local.registry import LocalApp
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("kserve_predictor.serving.supervisor")  # stable log channel, not the path
 
 
 @dataclass

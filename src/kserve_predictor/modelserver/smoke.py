@@ -20,7 +20,7 @@ from kserve_predictor.model.mlmodel import ModelInfo
 from kserve_predictor.model.urls import ModelLocation
 from kserve_predictor.retry import RetryPolicy
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("kserve_predictor.smoke")  # stable log channel, not the path
 
 MAX_EXAMPLE_BYTES = 1024 * 1024
 """An input example (or request body) larger than this is not sent: a smoke test proves the

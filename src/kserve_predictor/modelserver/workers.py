@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("kserve_predictor.serving.workers")  # stable log channel, not the path
 
 CGROUP = Path("/sys/fs/cgroup")
 _PR_SET_PDEATHSIG = 1

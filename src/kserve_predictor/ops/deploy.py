@@ -37,7 +37,7 @@ from kserve_predictor.redact import masked_repr
 from kserve_predictor.retry import RetryPolicy
 from kserve_predictor.settings.groups import DRY_RUN_CLIENT, DeploySettings
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("kserve_predictor.deploy")  # stable log channel, not the path
 
 
 @dataclass

@@ -34,7 +34,7 @@ from kserve_predictor.kserve.readiness import READING_PODS, Expectation, describ
 from kserve_predictor.settings.groups import S3Settings
 from kserve_predictor.settings.serving import normal_mode, recorded_mode
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("kserve_predictor.lifecycle")  # stable log channel, not the path
 
 AUTO, KSERVE, LOCAL = "auto", "kserve", "local"
 TARGETS = (AUTO, KSERVE, LOCAL)

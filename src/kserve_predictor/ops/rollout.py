@@ -38,7 +38,7 @@ from kserve_predictor.kserve.isvc import (
 )
 from kserve_predictor.kserve.ownership import refuse_unless_ours
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("kserve_predictor.rollout")  # stable log channel, not the path
 
 CHANGE = (
     "{what} belongs to {owner}, not to kserve-predictor, so nothing was changed; pass --force "

@@ -14,7 +14,7 @@ from kserve_predictor.engines.own_runtime import IMAGE, NAME
 from kserve_predictor.kserve.client import Cluster
 from kserve_predictor.kserve.runtime_manifest import serving_runtime
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("kserve_predictor.runtime.install")  # stable log channel, not the path
 
 
 def install_runtime(

@@ -35,7 +35,7 @@ from packaging.utils import canonicalize_name
 from kserve_predictor.engines.own_runtime import INSTALL_ENV, PACKAGES_DIR, PACKAGES_ENV
 from kserve_predictor.errors import RuntimeStartError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("kserve_predictor.runtime.requirements")  # stable log channel, not the path
 
 DEFAULT_PACKAGES_DIR = PACKAGES_DIR
 MODES = ("auto", "never", "always")

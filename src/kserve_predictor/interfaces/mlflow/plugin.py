@@ -35,7 +35,7 @@ from kserve_predictor.naming import check_app_name
 from kserve_predictor.redact import RedactingFormatter, Redactor
 from kserve_predictor.settings.groups import DeploySettings, NetworkSettings, S3Settings
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("kserve_predictor.mlflow_deployments")  # stable log channel, not the path
 F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = ["KServeDeploymentClient", "run_local", "target_help"]
