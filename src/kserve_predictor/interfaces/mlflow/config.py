@@ -15,8 +15,8 @@ from typing import Any
 from kserve_predictor.engines import AUTO, AUTO_ENGINE, ENGINES
 from kserve_predictor.errors import UsageError
 from kserve_predictor.model.mlmodel import PYFUNC
-from kserve_predictor.settings.groups import parse_bool, positive_number
 from kserve_predictor.settings import serving as serving_options
+from kserve_predictor.settings.groups import parse_bool, positive_number
 from kserve_predictor.settings.serving import ServingOptions
 
 TARGET = "kserve"
