@@ -571,7 +571,7 @@ def test_validation_is_fast_enough() -> None:
 def test_without_the_crd_file_schema_checks_are_off_but_webhooks_stay(
     custom: CustomObjectsApi, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(k8s_api, "CRD_DIR", tmp_path)  # no CRD files there
+    monkeypatch.setattr(k8s_api.schema, "CRD_DIR", tmp_path)  # no CRD files there
     body = isvc()
     body["spec"]["predictor"]["minReplicas"] = "abc"
     body["spec"]["predictor"]["model"]["storageUrl"] = "s3://typo/"
