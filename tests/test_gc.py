@@ -247,7 +247,7 @@ def test_an_interrupted_conversion_is_never_deployed(
         app_name="tf",
         namespace=NS,
         s3=S3Settings.from_env(),
-        kubeconfig=str(cluster.kubeconfig),
+        cluster=ClusterSettings(kubeconfig=str(cluster.kubeconfig)),
         timeout=120,
         smoke_test=False,
     )

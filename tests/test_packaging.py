@@ -413,7 +413,7 @@ def test_wheel_is_the_project_and_ships_the_console_script(wheel: Path, project:
             "kserve-predictor = kserve_predictor.interfaces.cli:main"
             in zf.read(entry_points).decode()
         )
-        assert "kserve_predictor/interfaces/cli.py" in names
+        assert "kserve_predictor/interfaces/cli/__init__.py" in names
         assert not [n for n in names if "__pycache__" in n or n.startswith("tests/")]
 
 

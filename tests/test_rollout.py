@@ -11,7 +11,7 @@ import requests
 from conftest import Cluster, S3Server, run_cli
 
 from kserve_predictor.kserve.isvc import PREVIOUS
-from kserve_predictor.settings.groups import DeploySettings, S3Settings
+from kserve_predictor.settings.groups import ClusterSettings, DeploySettings, S3Settings
 from kserve_predictor.settings.serving import ServingOptions
 
 NS = "default"
@@ -28,7 +28,7 @@ def settings(cluster: Cluster, url: str, name: str, canary: int | None = None) -
         app_name=name,
         namespace=NS,
         s3=S3Settings.from_env(),
-        kubeconfig=str(cluster.kubeconfig),
+        cluster=ClusterSettings(kubeconfig=str(cluster.kubeconfig)),
         timeout=120,
         smoke_test=False,
         options=ServingOptions(canary_traffic_percent=canary),

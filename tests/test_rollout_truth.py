@@ -23,7 +23,7 @@ from kserve_predictor.kserve import readiness
 from kserve_predictor.kserve.client import Cluster as Client
 from kserve_predictor.ops.deploy import deploy
 from kserve_predictor.ops.rollout import promote, rollback
-from kserve_predictor.settings.groups import DeploySettings, S3Settings
+from kserve_predictor.settings.groups import ClusterSettings, DeploySettings, S3Settings
 from kserve_predictor.settings.serving import ServingOptions
 
 NS = "default"
@@ -69,7 +69,7 @@ def settings(
         namespace=NS,
         codeset=codeset,
         s3=S3Settings.from_env(),
-        kubeconfig=str(cluster.kubeconfig),
+        cluster=ClusterSettings(kubeconfig=str(cluster.kubeconfig)),
         timeout=timeout,
         smoke_test=False,
         # The release-tagged runtimes below are in the runtime table, whose verdict on this

@@ -244,7 +244,7 @@ def test_no_secret_in_any_repr() -> None:
     from kserve_predictor.kserve import manifests
     from kserve_predictor.kserve.client import ClusterSettings
     from kserve_predictor.ops.deploy import DeployResult
-    from kserve_predictor.settings.groups import DeploySettings, S3Settings
+    from kserve_predictor.settings.groups import DeploySettings, FuseMLSettings, S3Settings
 
     s3 = S3Settings.from_env(
         {
@@ -256,7 +256,7 @@ def test_no_secret_in_any_repr() -> None:
     settings = DeploySettings(
         model_url="s3://bucket/model",
         app_name="iris",
-        fuseml_url="http://admin:fuseml-pa55@fuseml.example",
+        fuseml=FuseMLSettings("http://admin:fuseml-pa55@fuseml.example"),
         s3=s3,
     )
     secret = manifests.secret("iris", "default", s3, {})

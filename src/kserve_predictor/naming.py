@@ -124,3 +124,28 @@ def label_value(text: str) -> str:
     """A Kubernetes label value: at most 63 characters of [A-Za-z0-9-_.], alphanumeric ends."""
     value = re.sub(r"[^A-Za-z0-9_.-]+", "-", text)[:63].strip("-_.")
     return value if _LABEL_VALUE.match(value) else ""
+
+
+def name_from_url(url: str) -> str:
+    """A readable default model name: the registered name, else the model folder's name."""
+    parts = [
+        p for p in url.replace("models:/", "").split("@")[0].replace("\\", "/").split("/") if p
+    ]
+    if url.startswith("models:/") and parts:
+        return sanitize(parts[0])
+    parts = [
+        p
+        for p in parts
+        if p not in ("artifacts", "model", "file:", "s3:") and not p.startswith("m-")
+    ]
+    return sanitize(parts[-1]) if parts else "model"
+
+
+def deploy_name(given: str | None, origin: Origin, namespace: str | None) -> tuple[str, bool]:
+    """``deploy``'s application name and whether it is stable: --app-name, else the codeset's
+    name in a FuseML codeset; required outside one."""
+    if given is not None:
+        return check_app_name(given.strip(), "--app-name"), True
+    if origin.project and origin.codeset:
+        return origin.default_app_name(namespace)  # type: ignore[arg-type]
+    raise UsageError("--app-name is required outside a FuseML codeset; e.g. --app-name iris")

@@ -21,12 +21,11 @@ from urllib3.exceptions import MaxRetryError
 
 from kserve_predictor.errors import FuseMLError, UsageError
 from kserve_predictor.retry import TRANSIENT_STATUSES, Contact, RetryPolicy, unreached
+from kserve_predictor.settings.groups import DEFAULT_FUSEML_SOURCE as DEFAULT_SOURCE
+from kserve_predictor.settings.groups import DEFAULT_FUSEML_URL, FuseMLSettings
 
 _log = logging.getLogger("kserve_predictor.fuseml")  # stable log channel, not the path
 
-DEFAULT_FUSEML_URL = "http://fuseml-core.fuseml-core.svc.cluster.local:80"
-DEFAULT_SOURCE = "the default address; FUSEML_SERVER_URL is unset"
-"""Where the URL came from when the step fell back to the default."""
 DEFAULT_RETRY = RetryPolicy(seconds=30.0, read_timeout=10.0)
 _CHECK_URL = "check FUSEML_SERVER_URL and that fuseml-core is running"
 
@@ -118,6 +117,19 @@ def _server_message(response: requests.Response) -> str:
     if not isinstance(body, str):
         return ""
     return " ".join(body.split())[:300]  # one line, bounded
+
+
+def connect(settings: FuseMLSettings | None) -> FuseMLClient | None:
+    """The client of the FuseML server ``settings`` names (None: no server, no client): the one
+    place a client is built from settings, so every command gets the same TLS and retries."""
+    if settings is None:
+        return None
+    return FuseMLClient(
+        settings.url,
+        verify_tls=settings.verify_tls,
+        retry=RetryPolicy(seconds=settings.retry_seconds),
+        source=settings.source,
+    )
 
 
 class FuseMLClient:

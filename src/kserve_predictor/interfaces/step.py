@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from kserve_predictor.errors import UsageError
-from kserve_predictor.fuseml.client import DEFAULT_FUSEML_URL, DEFAULT_SOURCE
 from kserve_predictor.naming import Origin, check_app_name
+from kserve_predictor.settings import build, table
 from kserve_predictor.settings.groups import (
+    DEFAULT_FUSEML_SOURCE,
+    DEFAULT_FUSEML_URL,
     DeploySettings,
-    NetworkSettings,
     S3Settings,
-    parse_bool,
-    positive_number,
 )
 from kserve_predictor.settings.serving import from_env as options_from_env
 
@@ -33,51 +32,31 @@ def settings_from_env(
     """Build the deployment from FUSEML_* variables and the codeset working directory."""
     env = os.environ if env is None else env
     workdir = workdir or Path.cwd()
-
-    def get(name: str) -> str:
-        return env.get(name, "").strip()
-
     result_file(env)  # a bad TASK_RESULT must fail before anything is deployed
-    network = NetworkSettings.from_env(env)
-    model = get("FUSEML_MODEL")
-    if not model:
+    cluster = build.cluster(table.from_env(("kubeconfig",), env)["kubeconfig"], env=env)
+    values = table.from_env(("model_url", "app_name", "namespace", "workflow"), env)
+    if not values["model_url"]:
         raise UsageError(
             "FUSEML_MODEL is empty; pass the trainer's model URL as the step's 'model' input"
         )
-    workflow = get("FUSEML_ENV_WORKFLOW_NAME")
-    origin = Origin.from_codeset_dir(workdir, workflow)
-    given_name = get("FUSEML_APP_NAME")
-    namespace = get("FUSEML_ENV_WORKFLOW_NAMESPACE") or _pod_namespace()
-    if given_name:
-        app_name, stable = check_app_name(given_name, "FUSEML_APP_NAME"), True
+    origin = Origin.from_codeset_dir(workdir, values["workflow"])
+    namespace = values["namespace"] or _pod_namespace()
+    if values["app_name"]:
+        app_name, stable = check_app_name(values["app_name"], "FUSEML_APP_NAME"), True
     else:
         app_name, stable = origin.default_app_name(namespace)
     fuseml_url, fuseml_source = fuseml_server(env)
-    return DeploySettings(
-        model_url=model,
-        predictor=get("FUSEML_PREDICTOR") or "auto",
+    values.update(table.from_env(build.DEPLOY_NAMES, env))  # checked in the table's order
+    return build.deploy(
+        values,
         app_name=app_name,
         stable_name=stable,
-        runtime_version=get("FUSEML_RUNTIME_VERSION") or None,
-        resources_limits=get("FUSEML_RESOURCES_LIMITS") or None,
         namespace=namespace,
-        workflow=workflow,
         project=origin.project,
         codeset=origin.codeset,
-        timeout=positive_number("FUSEML_TIMEOUT", get("FUSEML_TIMEOUT") or "600", "seconds"),
-        force=parse_bool("FUSEML_FORCE", env.get("FUSEML_FORCE"), False),
-        smoke_test=parse_bool("FUSEML_SMOKE_TEST", env.get("FUSEML_SMOKE_TEST"), True),
-        runtime_libraries=get("FUSEML_RUNTIME_LIBRARIES") or None,
-        allow_incompatible=parse_bool(
-            "FUSEML_ALLOW_INCOMPATIBLE", env.get("FUSEML_ALLOW_INCOMPATIBLE"), False
-        ),
-        fuseml_url=fuseml_url,
-        fuseml_source=fuseml_source,
-        fuseml_verify_tls=network.fuseml_verify_tls,
+        fuseml=build.fuseml(fuseml_url, fuseml_source, env),
         s3=S3Settings.from_env(env),
-        kubeconfig=get("KUBECONFIG") or None,
-        k8s_verify_tls=network.k8s_verify_tls,
-        retry_seconds=network.retry_seconds,
+        cluster=cluster,
         options=options_from_env(env),
     )
 
@@ -87,7 +66,7 @@ def fuseml_server(env: Mapping[str, str]) -> tuple[str | None, str]:
     unset, FuseML's in-cluster default; set to an empty value, none (the step outside FuseML,
     in plain Tekton or Argo): the registration is skipped."""
     if "FUSEML_SERVER_URL" not in env:
-        return DEFAULT_FUSEML_URL, DEFAULT_SOURCE
+        return DEFAULT_FUSEML_URL, DEFAULT_FUSEML_SOURCE
     url = env["FUSEML_SERVER_URL"].strip()
     if not url:
         log.info("FUSEML_SERVER_URL is empty: not registering the service with FuseML")
@@ -120,37 +99,23 @@ class RolloutTarget:
 
 def rollout_from_env(env: Mapping[str, str] | None = None) -> RolloutTarget:
     """A promote/rollback step: FUSEML_APP_NAME names the service (the deploy step's)."""
-    from kserve_predictor.kserve.client import ClusterSettings, connect
+    from kserve_predictor.kserve.client import connect
 
     env = os.environ if env is None else env
     result_file(env)  # a bad TASK_RESULT must fail before anything is changed
-    given = env.get("FUSEML_APP_NAME", "").strip()
+    given = table.from_env(("app_name",), env)["app_name"]
     if not given:
         raise UsageError(
             "FUSEML_APP_NAME is empty; a promote/rollback step needs the name the deploy step "
             "used (give both steps the same app_name input)"
         )
     name = check_app_name(given, "FUSEML_APP_NAME")
-    timeout = positive_number(
-        "FUSEML_TIMEOUT", env.get("FUSEML_TIMEOUT", "").strip() or "600", "seconds"
+    values = table.from_env(("timeout", "force", "kubeconfig", "namespace", "workflow"), env)
+    cluster = connect(build.cluster(values["kubeconfig"], env=env))
+    namespace = values["namespace"] or _pod_namespace() or cluster.default_namespace
+    return RolloutTarget(
+        cluster, namespace, name, values["workflow"], values["force"], values["timeout"]
     )
-    force = parse_bool("FUSEML_FORCE", env.get("FUSEML_FORCE"), False)
-    network = NetworkSettings.from_env(env)
-    cluster = connect(
-        ClusterSettings(
-            env.get("KUBECONFIG", "").strip() or None,
-            None,
-            network.k8s_verify_tls,
-            network.retry_seconds,
-        )
-    )
-    namespace = (
-        env.get("FUSEML_ENV_WORKFLOW_NAMESPACE", "").strip()
-        or _pod_namespace()
-        or cluster.default_namespace
-    )
-    workflow = env.get("FUSEML_ENV_WORKFLOW_NAME", "").strip()
-    return RolloutTarget(cluster, namespace, name, workflow, force, timeout)
 
 
 def _pod_namespace() -> str:

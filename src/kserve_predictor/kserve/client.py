@@ -30,7 +30,8 @@ from kserve_predictor.kserve.readiness import (
     ready_condition,
 )
 from kserve_predictor.kserve.stages import StageLog
-from kserve_predictor.retry import TRANSIENT_STATUSES, Contact, RetryPolicy, unreached
+from kserve_predictor.retry import TRANSIENT_STATUSES, Contact, unreached
+from kserve_predictor.settings.groups import ClusterSettings  # built by settings.build
 
 log = logging.getLogger("kserve_predictor.cluster")  # stable log channel, not the path
 
@@ -49,29 +50,6 @@ _PATHS = {
     "ClusterServingRuntime": f"/apis/{GROUP}/v1alpha1/clusterservingruntimes/{{name}}",
 }
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class ClusterSettings:
-    """How to reach the Kubernetes API."""
-
-    kubeconfig: str | None = None
-    """A kubeconfig path; None means in-cluster config in a pod, else $KUBECONFIG/~/.kube/config."""
-    context: str | None = None
-    """The kubeconfig context to use (--context); None: its current-context."""
-    verify_tls: bool = True
-    """Verify the API server's certificate; opt out with KSERVE_PREDICTOR_K8S_VERIFY_TLS=false."""
-    retry_seconds: float = 60.0
-    """How long transient API failures (5xx, 429, dropped connections) are retried."""
-
-    def __repr__(self) -> str:
-        from kserve_predictor.redact import masked_repr
-
-        return masked_repr(self)
-
-    @property
-    def retry(self) -> RetryPolicy:
-        return RetryPolicy(seconds=self.retry_seconds)
 
 
 class ReadyTimeout(ClusterError):

@@ -32,7 +32,7 @@ from kserve_predictor.local.registry import (
     url_host,
 )
 from kserve_predictor.naming import check_app_name
-from kserve_predictor.settings.groups import S3Settings
+from kserve_predictor.settings.groups import FuseMLSettings, S3Settings
 
 log = logging.getLogger("kserve_predictor.serving.deployment")  # stable log channel, not the path
 
@@ -55,8 +55,8 @@ class LocalSettings:
     smoke_test: bool = True
     workers: int | None = None
     """Server processes on the port; None: the CPUs this process may use (``usable_cpus``)."""
-    fuseml_url: str | None = None
-    fuseml_verify_tls: bool = True
+    fuseml: FuseMLSettings | None = None
+    """The FuseML server to register with; None skips registration."""
     workflow: str = ""
     s3: S3Settings = field(default_factory=S3Settings)
 
@@ -129,11 +129,10 @@ def deploy_local(settings: LocalSettings) -> LocalDeployment:
     smoke-test it and register it with FuseML when a FuseML server is given."""
     name = check_app_name(settings.app_name)
     host = check_options(settings.host, settings.port, settings.timeout, settings.workers)
-    fuseml = None
-    if settings.fuseml_url:
-        from kserve_predictor.fuseml.client import FuseMLClient
+    from kserve_predictor.fuseml.client import connect as fuseml_client
 
-        fuseml = FuseMLClient(settings.fuseml_url, verify_tls=settings.fuseml_verify_tls)
+    fuseml = fuseml_client(settings.fuseml)
+    if fuseml is not None:
         fuseml.ping()
     detection, engine = choose(settings.model_url, settings.predictor, settings.s3)
 

@@ -19,7 +19,7 @@ from kserve_predictor.engines import Engine
 from kserve_predictor.errors import FuseMLError, PredictorMismatchError, UsageError
 from kserve_predictor.kserve import manifests, readiness
 from kserve_predictor.kserve import release as kserve_release
-from kserve_predictor.kserve.client import Cluster, ClusterSettings, connect
+from kserve_predictor.kserve.client import Cluster, connect
 from kserve_predictor.kserve.isvc import (
     PREVIOUS,
     describe_split,
@@ -34,7 +34,6 @@ from kserve_predictor.model.urls import ModelLocation, resolve
 from kserve_predictor.naming import check_app_name, check_host_names
 from kserve_predictor.progress import NO_PROGRESS, Progress
 from kserve_predictor.redact import masked_repr
-from kserve_predictor.retry import RetryPolicy
 from kserve_predictor.settings.groups import DRY_RUN_CLIENT, DeploySettings
 
 log = logging.getLogger("kserve_predictor.deploy")  # stable log channel, not the path
@@ -153,17 +152,15 @@ def deploy(
     if settings.dry_run_mode == DRY_RUN_CLIENT:
         return render(settings, location, limits)
 
-    cluster = cluster or connect(  # reads the kubeconfig only; no request yet
-        ClusterSettings(
-            settings.kubeconfig, settings.context, settings.k8s_verify_tls, settings.retry_seconds
-        )
-    )
+    cluster = cluster or connect(settings.cluster)  # reads the kubeconfig only; no request yet
     if not settings.namespace:  # the kubeconfig context's namespace, as kubectl uses it
         settings = replace(settings, namespace=cluster.default_namespace)
     check_host_names(app, settings.namespace)
 
     # Preflight against the systems the step writes to, before writing anything.
-    fuseml = _fuseml_client(settings)
+    from kserve_predictor.fuseml.client import connect as fuseml_client
+
+    fuseml = fuseml_client(settings.fuseml)
     registered: list[dict[str, Any]] = []  # the predictors FuseML lists, seen by the preflight
     if fuseml is not None:
         if not settings.workflow:
@@ -534,19 +531,6 @@ def _check_recorded_mode(isvc: dict[str, Any], settings: DeploySettings) -> None
             "the deployment mode annotation (v0.14 and v0.15 read only RawDeployment and "
             "Serverless); delete it and deploy with --overlay setting that annotation"
         )
-
-
-def _fuseml_client(settings: DeploySettings) -> Any:
-    if not settings.fuseml_url:
-        return None
-    from kserve_predictor.fuseml.client import FuseMLClient
-
-    return FuseMLClient(
-        settings.fuseml_url,
-        verify_tls=settings.fuseml_verify_tls,
-        retry=RetryPolicy(seconds=settings.retry_seconds),
-        source=settings.fuseml_source,
-    )
 
 
 def _check_namespace(cluster: Cluster, namespace: str) -> None:

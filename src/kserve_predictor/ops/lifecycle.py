@@ -14,13 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kserve_predictor.errors import KservePredictorError, UsageError
-from kserve_predictor.kserve.client import (
-    ISVC_LABEL,
-    Cluster,
-    ClusterSettings,
-    NoKubernetesConfig,
-    connect,
-)
+from kserve_predictor.kserve.client import ISVC_LABEL, Cluster, NoKubernetesConfig, connect
 from kserve_predictor.kserve.isvc import engine_of, prediction_url, split
 from kserve_predictor.kserve.manifests import credentials_name
 from kserve_predictor.kserve.ownership import (
@@ -31,7 +25,7 @@ from kserve_predictor.kserve.ownership import (
     refuse_unless_ours,
 )
 from kserve_predictor.kserve.readiness import READING_PODS, Expectation, describe_status, judge
-from kserve_predictor.settings.groups import S3Settings
+from kserve_predictor.settings.groups import ClusterSettings, FuseMLSettings, S3Settings
 from kserve_predictor.settings.serving import normal_mode, recorded_mode
 
 log = logging.getLogger("kserve_predictor.lifecycle")  # stable log channel, not the path
@@ -101,7 +95,7 @@ def service_status(
     isvc: dict[str, Any],
     namespace: str,
     name: str,
-    fuseml_url: str | None,
+    fuseml: FuseMLSettings | None,
     pods: list[dict[str, Any]] | None,
 ) -> dict[str, Any]:
     """What an InferenceService says about itself: readiness (the rule deploy waits on, see
@@ -113,12 +107,9 @@ def service_status(
     verdict = judge(isvc, Expectation.of_live(isvc), pods)
     ready = verdict.ready
     url = str(status.get("url") or "")
-    fuseml = None
-    if fuseml_url:
-        from kserve_predictor.fuseml.client import FuseMLClient
-
-        app = FuseMLClient(fuseml_url).get(name)
-        fuseml = app.get("url") if app else None
+    client = _fuseml(fuseml)
+    app = client.get(name) if client is not None else None
+    registered = app.get("url") if app else None
     return {
         "name": name,
         "namespace": namespace,
@@ -130,7 +121,7 @@ def service_status(
         "url": url,
         "prediction_url": prediction_url(url, engine, name, protocol) if url and engine else "",
         "deployment_mode": normal_mode(recorded_mode(isvc)),
-        "fuseml": fuseml,
+        "fuseml": registered,
         "split": split(isvc),
     }
 
@@ -151,7 +142,7 @@ def status(
     target: str,
     namespace: str | None,
     settings: ClusterSettings,
-    fuseml_url: str | None,
+    fuseml: FuseMLSettings | None,
 ) -> dict[str, Any]:
     """The deployment called ``name``: ``target`` (local or kserve), ``ready`` and its URLs."""
     from kserve_predictor.local.target import describe
@@ -174,7 +165,7 @@ def status(
             "(`kserve-predictor status` lists the local ones)"
         )
     pods = found.cluster.pods(namespace, name) if found.cluster is not None else None
-    info = service_status(found.isvc, namespace, name, fuseml_url, pods)
+    info = service_status(found.isvc, namespace, name, fuseml, pods)
     return {**info, "target": KSERVE}
 
 
@@ -183,7 +174,7 @@ def delete(
     target: str,
     namespace: str | None,
     settings: ClusterSettings,
-    fuseml_url: str | None,
+    fuseml: FuseMLSettings | None,
     workflow: str = "",
     force: bool = False,
     collect_layout: S3Settings | None = None,
@@ -202,8 +193,8 @@ def delete(
         log.info("only local deployments were looked at: %s", found.no_cluster)
     if collect_layout is not None and found.target == LOCAL:
         raise UsageError("--gc collects KServe layouts; a local deployment has none to collect")
-    fuseml = _fuseml(fuseml_url)
-    record = fuseml.get(name) if fuseml is not None and found.target else None
+    client = _fuseml(fuseml)
+    record = client.get(name) if client is not None and found.target else None
     removed: list[str] = []
     if found.target == LOCAL:
         _check_record(record, name, workflow or "local", None, force)
@@ -233,7 +224,7 @@ def delete(
                 removed.append(f"{kind} {namespace}/{object_name}")
         if collect_layout is not None and isvc is not None:
             removed += _collect_layout(cluster, isvc, collect_layout)
-    if record is not None and fuseml is not None and fuseml.delete(name):
+    if record is not None and client is not None and client.delete(name):
         removed.append(f"FuseML application {name}")
     return removed
 
@@ -251,12 +242,11 @@ def _collect_layout(cluster: Cluster, isvc: dict[str, Any], s3: S3Settings) -> l
     return list(collected.removed)
 
 
-def _fuseml(fuseml_url: str | None) -> Any:
-    if not fuseml_url:
-        return None
-    from kserve_predictor.fuseml.client import FuseMLClient
+def _fuseml(settings: FuseMLSettings | None) -> Any:
+    """The FuseML client, built as deploy builds it (fuseml.client.connect)."""
+    from kserve_predictor.fuseml.client import connect as fuseml_client
 
-    return FuseMLClient(fuseml_url)
+    return fuseml_client(settings)
 
 
 def _check_record(

@@ -37,6 +37,7 @@ from kserve_predictor.kserve.isvc import (
     storage_uri,
 )
 from kserve_predictor.kserve.ownership import refuse_unless_ours
+from kserve_predictor.settings.table import default
 
 log = logging.getLogger("kserve_predictor.rollout")  # stable log channel, not the path
 
@@ -193,7 +194,7 @@ def promote(
     name: str,
     workflow: str = "",
     force: bool = False,
-    timeout: float = 600.0,
+    timeout: float = default("timeout"),
 ) -> Outcome:
     """Send all traffic to the canary and remove canaryTrafficPercent; waits until the status
     shows 100% on the latest revision."""
@@ -234,7 +235,7 @@ def rollback(
     name: str,
     workflow: str = "",
     force: bool = False,
-    timeout: float = 600.0,
+    timeout: float = default("timeout"),
 ) -> Outcome:
     """Send all traffic back to the previous rolled-out revision, then restore the previous
     model in the spec (see the module docstring); waits for each step."""

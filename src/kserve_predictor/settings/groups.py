@@ -9,35 +9,19 @@ from urllib.parse import urlparse
 
 from kserve_predictor.errors import UsageError
 from kserve_predictor.redact import masked_repr
+from kserve_predictor.retry import RetryPolicy
 from kserve_predictor.settings.serving import ServingOptions
+from kserve_predictor.settings.table import default, from_env, parse_bool, positive_number
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
-
-def parse_bool(name: str, value: str | None, default: bool) -> bool:
-    """A boolean environment value; anything unrecognized is a usage error naming the variable."""
-    if value is None:
-        return default
-    text = value.strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return default if text == "" else False
-    raise UsageError(f"{name}={value!r} is not a boolean; use true or false")
-
-
-def positive_number(name: str, text: str, unit: str = "") -> float:
-    """A positive number from a flag or variable; anything else is a usage error naming it."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1
-    if value <= 0:
-        raise UsageError(
-            f"{name}={text!r} is not a positive number" + (f" of {unit}" if unit else "")
-        )
-    return value
+__all__ = [
+    "ClusterSettings",
+    "DeploySettings",
+    "FuseMLSettings",
+    "NetworkSettings",
+    "S3Settings",
+    "parse_bool",
+    "positive_number",
+]
 
 
 @dataclass(frozen=True)
@@ -45,28 +29,58 @@ class NetworkSettings:
     """How every command talks to the systems around it; the same environment for all of
     them (deploy, run, status, delete, detect, convert)."""
 
-    retry_seconds: float = 60.0
+    retry_seconds: float = default("retry_seconds")
     """KSERVE_PREDICTOR_RETRY_SECONDS: how long transient failures are retried."""
-    k8s_verify_tls: bool = True
+    k8s_verify_tls: bool = default("k8s_verify_tls")
     """KSERVE_PREDICTOR_K8S_VERIFY_TLS."""
-    fuseml_verify_tls: bool = True
+    fuseml_verify_tls: bool = default("fuseml_verify_tls")
     """KSERVE_PREDICTOR_FUSEML_VERIFY_TLS."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> NetworkSettings:
-        env = os.environ if env is None else env
-        retry = env.get("KSERVE_PREDICTOR_RETRY_SECONDS", "").strip() or "60"
-        return cls(
-            retry_seconds=positive_number("KSERVE_PREDICTOR_RETRY_SECONDS", retry),
-            k8s_verify_tls=parse_bool(
-                "KSERVE_PREDICTOR_K8S_VERIFY_TLS", env.get("KSERVE_PREDICTOR_K8S_VERIFY_TLS"), True
-            ),
-            fuseml_verify_tls=parse_bool(
-                "KSERVE_PREDICTOR_FUSEML_VERIFY_TLS",
-                env.get("KSERVE_PREDICTOR_FUSEML_VERIFY_TLS"),
-                True,
-            ),
-        )
+        return cls(**from_env(("retry_seconds", "k8s_verify_tls", "fuseml_verify_tls"), env))
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """How to reach the Kubernetes API."""
+
+    kubeconfig: str | None = default("kubeconfig")
+    """A kubeconfig path; None means in-cluster config in a pod, else $KUBECONFIG/~/.kube/config."""
+    context: str | None = default("context")
+    """The kubeconfig context to use (--context); None: its current-context."""
+    verify_tls: bool = default("k8s_verify_tls")
+    """Verify the API server's certificate; opt out with KSERVE_PREDICTOR_K8S_VERIFY_TLS=false."""
+    retry_seconds: float = default("retry_seconds")
+    """How long transient API failures (5xx, 429, dropped connections) are retried."""
+
+    def __repr__(self) -> str:
+        return masked_repr(self)
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return RetryPolicy(seconds=self.retry_seconds)
+
+
+DEFAULT_FUSEML_URL = "http://fuseml-core.fuseml-core.svc.cluster.local:80"
+DEFAULT_FUSEML_SOURCE = "the default address; FUSEML_SERVER_URL is unset"
+"""Where the URL came from when the step fell back to the default."""
+
+
+@dataclass(frozen=True)
+class FuseMLSettings:
+    """How to reach the FuseML server the service is registered with (fuseml.client.connect)."""
+
+    url: str
+    source: str = "FUSEML_SERVER_URL"
+    """Where ``url`` came from, for messages (the variable, a flag, the default)."""
+    verify_tls: bool = default("fuseml_verify_tls")
+    """KSERVE_PREDICTOR_FUSEML_VERIFY_TLS."""
+    retry_seconds: float = default("retry_seconds")
+    """KSERVE_PREDICTOR_RETRY_SECONDS, as for every other system."""
+
+    def __repr__(self) -> str:
+        return masked_repr(self)  # the URL may hold user:password
 
 
 # Objects up to this size are copied with one CopyObject, larger ones with concurrent
@@ -74,6 +88,7 @@ class NetworkSettings:
 DEFAULT_MULTIPART_THRESHOLD = 64 * 1024**2
 _MIN_PART = 5 * 1024**2  # S3's smallest part (all but the last)
 _MAX_COPY = 5 * 1024**3  # the largest CopyObject, and the largest part
+DEFAULT_REGION = "us-east-1"
 
 
 @dataclass(frozen=True)
@@ -86,11 +101,11 @@ class S3Settings:
     """AWS_ACCESS_KEY_ID."""
     secret_access_key: str = field(default="", repr=False)
     """AWS_SECRET_ACCESS_KEY; never logged or printed."""
-    region: str = "us-east-1"
+    region: str = DEFAULT_REGION
     """AWS_DEFAULT_REGION / AWS_REGION."""
-    verify_tls: bool = True
+    verify_tls: bool = default("s3_verify_tls")
     """Verify the endpoint's certificate; opt out with KSERVE_PREDICTOR_S3_VERIFY_TLS=false."""
-    retry_seconds: float = 60.0
+    retry_seconds: float = default("retry_seconds")
     """KSERVE_PREDICTOR_RETRY_SECONDS, as for every other system."""
     multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD
     """KSERVE_PREDICTOR_MULTIPART_THRESHOLD: bytes from which a copy goes part by part (and
@@ -124,10 +139,8 @@ class S3Settings:
             endpoint_url=endpoint,
             access_key_id=access_key,
             secret_access_key=secret_key,
-            region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1",
-            verify_tls=parse_bool(
-                "KSERVE_PREDICTOR_S3_VERIFY_TLS", env.get("KSERVE_PREDICTOR_S3_VERIFY_TLS"), True
-            ),
+            region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or DEFAULT_REGION,
+            verify_tls=from_env(("s3_verify_tls",), env)["s3_verify_tls"],
             retry_seconds=NetworkSettings.from_env(env).retry_seconds,
             multipart_threshold=_multipart_threshold(env),
         )
@@ -164,22 +177,22 @@ class DeploySettings:
     """Everything one deployment needs, from `deploy` flags or the FuseML step environment."""
 
     model_url: str
-    predictor: str = "auto"
-    app_name: str = ""
+    predictor: str = default("predictor")
+    app_name: str = default("app_name")
     """The application and InferenceService name (already validated or derived)."""
     stable_name: bool = True
     """False when the name was made up for this run (no codeset): every run makes a new service."""
-    runtime_version: str | None = None
-    resources_limits: str | None = None
+    runtime_version: str | None = default("runtime_version")
+    resources_limits: str | None = default("resources_limits")
     """A YAML/JSON mapping merged over the default limits."""
     namespace: str = ""
     """Where to deploy; empty: the kubeconfig context's namespace (or the pod's), else default."""
-    workflow: str = ""
+    workflow: str = default("workflow")
     project: str = ""
     codeset: str = ""
-    timeout: float = 600.0
+    timeout: float = default("timeout")
     """Seconds to wait for the InferenceService to become ready."""
-    spec_style: str = "auto"
+    spec_style: str = default("spec_style")
     """auto (probe the ServingRuntime API), model or legacy."""
     dry_run: bool | str = False
     """Write nothing and return the plan. ``"server"`` (``True`` means the same; the CLI's plain
@@ -187,26 +200,19 @@ class DeploySettings:
     dry-run apply included. ``"client"``: the manifests from the model's metadata alone; no
     kubeconfig is read and no Kubernetes or FuseML request is made (deploy.NOT_CHECKED says
     what that leaves unchecked); needs ``namespace``."""
-    force: bool = False
+    force: bool = default("force")
     """Adopt an InferenceService of the same name that another owner created, and take over
     fields another field manager set (server-side apply with force)."""
-    fuseml_url: str | None = None
-    """FuseML server to register with; None skips registration."""
-    fuseml_source: str = "FUSEML_SERVER_URL"
-    """Where ``fuseml_url`` came from, for messages (the variable, a flag, the default)."""
-    fuseml_verify_tls: bool = True
+    fuseml: FuseMLSettings | None = None
+    """The FuseML server to register with; None skips registration."""
     s3: S3Settings = field(default_factory=S3Settings)
-    kubeconfig: str | None = None
-    context: str | None = None
-    """The kubeconfig context (--context); None: its current-context."""
-    k8s_verify_tls: bool = True
-    retry_seconds: float = 60.0
-    """How long transient failures of S3, Kubernetes and FuseML are retried."""
-    smoke_test: bool = True
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    """How to reach the Kubernetes API (kubeconfig, context, TLS, retries)."""
+    smoke_test: bool = default("smoke_test")
     """Send the model's input example to the prediction URL after deploying (when it has one)."""
-    runtime_libraries: str | None = None
+    runtime_libraries: str | None = default("runtime_libraries")
     """What the runtime image contains, for images the table does not know ('numpy==2.2.4,...')."""
-    allow_incompatible: bool = False
+    allow_incompatible: bool = default("allow_incompatible")
     """Deploy even when the compatibility check says the runtime cannot serve the model."""
     options: ServingOptions = field(default_factory=ServingOptions)
     """KServe's serving options (canary, autoscaling, mode, protocol, logger, placement)."""

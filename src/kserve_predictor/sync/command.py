@@ -11,7 +11,8 @@ from typing import Any
 
 from kserve_predictor.errors import UsageError
 from kserve_predictor.kserve.client import Cluster
-from kserve_predictor.settings.groups import DeploySettings, NetworkSettings, S3Settings
+from kserve_predictor.settings import build
+from kserve_predictor.settings.groups import DeploySettings, S3Settings
 from kserve_predictor.sync.config import load
 from kserve_predictor.sync.reconcile import Target
 
@@ -35,15 +36,8 @@ def run(args: Any, cluster: Cluster) -> list[dict[str, Any]] | None:
         from dataclasses import replace
 
         config = replace(config, interval=args.interval)
-    network = NetworkSettings.from_env()
-    base = DeploySettings(
-        model_url="",
-        s3=S3Settings.from_env(),
-        kubeconfig=args.kubeconfig,
-        context=args.context,
-        k8s_verify_tls=network.k8s_verify_tls and not args.insecure_skip_tls_verify,
-        retry_seconds=network.retry_seconds,
-    )
+    cluster_settings = build.cluster(args.kubeconfig, args.context, args.insecure_skip_tls_verify)
+    base = DeploySettings(model_url="", s3=S3Settings.from_env(), cluster=cluster_settings)
     secret = os.environ.get(SECRET_ENV, "")
     sync = Sync(config, cluster, Target(base), secret)
     if args.once:  # one pass over every entry, in the foreground (cron, CI, debugging)

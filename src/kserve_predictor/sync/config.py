@@ -28,6 +28,7 @@ import yaml
 from kserve_predictor.errors import UsageError
 from kserve_predictor.naming import check_app_name
 from kserve_predictor.settings.serving import ServingOptions, parse
+from kserve_predictor.settings.table import default
 
 POLICIES = ("replace", "canary")
 
@@ -41,7 +42,7 @@ class Entry:
     app: str
     namespace: str
     predictor: str = "auto"
-    timeout: float = 600.0
+    timeout: float = default("timeout")
     options: ServingOptions = field(default_factory=ServingOptions)
     policy: str = "replace"
     canary_percent: int = 0
@@ -118,7 +119,7 @@ def _entry(item: Any, where: str) -> Entry:
         app=check_app_name(str(item["app"]).strip()),
         namespace=str(item["namespace"]).strip(),
         predictor=str(item.get("predictor") or "auto"),
-        timeout=_number(item.get("timeout", 600), f"{where}: timeout"),
+        timeout=_number(item.get("timeout", default("timeout")), f"{where}: timeout"),
         options=options,
         policy=policy,
         canary_percent=percent,

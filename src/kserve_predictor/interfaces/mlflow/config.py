@@ -16,8 +16,10 @@ from kserve_predictor.engines import AUTO, AUTO_ENGINE, ENGINES
 from kserve_predictor.errors import UsageError
 from kserve_predictor.model.mlmodel import PYFUNC
 from kserve_predictor.settings import serving as serving_options
-from kserve_predictor.settings.groups import parse_bool, positive_number
+from kserve_predictor.settings import table
 from kserve_predictor.settings.serving import ServingOptions
+from kserve_predictor.settings.table import config_text as _text
+from kserve_predictor.settings.table import default, positive_number
 
 TARGET = "kserve"
 _PREFIX = f"{TARGET}:/"
@@ -80,22 +82,14 @@ class DeployConfig:
     """What create/update's config asked for, checked."""
 
     namespace: str = ""
-    predictor: str = AUTO
-    runtime_version: str | None = None
-    resources_limits: str | None = None
-    timeout: float = 600.0
-    force: bool = False
-    allow_incompatible: bool = False
-    runtime_libraries: str | None = None
+    predictor: str = default("predictor")
+    runtime_version: str | None = default("runtime_version")
+    resources_limits: str | None = default("resources_limits")
+    timeout: float = default("timeout")
+    force: bool = default("force")
+    allow_incompatible: bool = default("allow_incompatible")
+    runtime_libraries: str | None = default("runtime_libraries")
     options: ServingOptions = field(default_factory=ServingOptions)
-
-
-def _text(config: Mapping[str, Any], key: str) -> str | None:
-    value = config.get(key)
-    if value is None:
-        return None
-    text = str(value).strip() if not isinstance(value, bool) else str(value).lower()
-    return text or None
 
 
 def check_keys(config: Mapping[str, Any] | None, valid: tuple[str, ...], what: str) -> None:
@@ -110,7 +104,7 @@ def check_keys(config: Mapping[str, Any] | None, valid: tuple[str, ...], what: s
 def predictor_of(flavor: str | None, config: Mapping[str, Any]) -> str:
     """The predictor engine from ``--flavor`` (an engine name, or an MLflow flavor whose
     format the automatic choice maps to an engine) and/or ``-C predictor``; both must agree."""
-    asked = _text(config, "predictor")
+    asked = _text(config.get("predictor"))
     if flavor:
         name = flavor.strip().lower()
         engine = (
@@ -137,29 +131,24 @@ def deploy_config(
     """create/update's config; ``namespace`` is the endpoint (or the name's namespace part)."""
     config = dict(config or {})
     check_keys(config, DEPLOY_KEYS + serving_options.NAMES, "deployment")
-    given = _text(config, "namespace")
+    given = _text(config.get("namespace"))
     if given and namespace and given != namespace:
         raise UsageError(
             f"config key namespace={given!r} and endpoint {namespace!r} disagree; an endpoint is "
             "a namespace: give it once"
         )
-    timeout = _text(config, "timeout")
     options = serving_options.parse(
-        {k: _text(config, k) for k in serving_options.NAMES if k in config},
+        {k: _text(config.get(k)) for k in serving_options.NAMES if k in config},
         spelling=lambda k: f"config key {k}",
     )
+    predictor = predictor_of(flavor, config)
+    values = table.from_config(
+        ("runtime_version", "resources_limits", "timeout", "force", "allow_incompatible",
+         "runtime_libraries"),
+        config,
+    )  # fmt: skip
     return DeployConfig(
-        namespace=given or namespace or "",
-        predictor=predictor_of(flavor, config),
-        runtime_version=_text(config, "runtime_version"),
-        resources_limits=_text(config, "resources_limits"),
-        timeout=positive_number("config key timeout", timeout, "seconds") if timeout else 600.0,
-        force=parse_bool("config key force", _text(config, "force"), False),
-        allow_incompatible=parse_bool(
-            "config key allow_incompatible", _text(config, "allow_incompatible"), False
-        ),
-        runtime_libraries=_text(config, "runtime_libraries"),
-        options=options,
+        namespace=given or namespace or "", predictor=predictor, options=options, **values
     )
 
 
@@ -169,32 +158,32 @@ def delete_config(
     """delete's namespace and force."""
     config = dict(config or {})
     check_keys(config, DELETE_KEYS, "delete")
-    given = _text(config, "namespace")
+    given = _text(config.get("namespace"))
     if given and namespace and given != namespace:
         raise UsageError(
             f"config key namespace={given!r} and endpoint {namespace!r} disagree; give it once"
         )
-    return given or namespace, parse_bool("config key force", _text(config, "force"), False)
+    return given or namespace, table.from_config(("force",), config)["force"]
 
 
 @dataclass(frozen=True)
 class LocalConfig:
     predictor: str = AUTO
-    host: str = "127.0.0.1"
-    port: int | None = None
+    host: str = default("host")
+    port: int | None = default("port")
     timeout: float | None = None
 
 
 def local_config(config: Mapping[str, Any] | None, flavor: str | None) -> LocalConfig:
     config = dict(config or {})
     check_keys(config, LOCAL_KEYS, "run-local")
-    port = _text(config, "port")
+    port = _text(config.get("port"))
     if port is not None and not port.isdigit():
         raise UsageError(f"config key port={port!r} is not a port number; use e.g. port=8080")
-    timeout = _text(config, "timeout")
+    timeout = _text(config.get("timeout"))
     return LocalConfig(
         predictor=predictor_of(flavor, config),
-        host=_text(config, "host") or "127.0.0.1",
+        host=table.from_config(("host",), config)["host"],
         port=int(port) if port is not None else None,
         timeout=positive_number("config key timeout", timeout, "seconds") if timeout else None,
     )
@@ -249,7 +238,7 @@ create / update config (-C key=value)
   predictor=NAME           auto (default) or one of the predictors above
   runtime_version=TAG      the runtime image tag (default: from the model, or the runtime's)
   resources_limits=MAP     YAML/JSON merged over the default limits, e.g. '{{memory: 4Gi}}'
-  timeout=SECONDS          wait this long for readiness (default 600)
+  timeout=SECONDS          wait this long for readiness (default {default("timeout"):g})
   force=true               adopt a service of this name someone else made
   allow_incompatible=true  deploy although the runtime is known not to serve the model correctly
   runtime_libraries=LIST   what the runtime image holds, e.g. 'scikit-learn==1.9.1,numpy==2.4.6'

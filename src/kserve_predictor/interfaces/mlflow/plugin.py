@@ -29,11 +29,12 @@ from mlflow.protos.databricks_pb2 import (
 
 from kserve_predictor.errors import KservePredictorError, UsageError
 from kserve_predictor.interfaces.mlflow import config as mlflow_config
-from kserve_predictor.kserve.client import Cluster, ClusterSettings, connect
+from kserve_predictor.kserve.client import Cluster, connect
 from kserve_predictor.kserve.isvc import engine_of
 from kserve_predictor.naming import check_app_name
 from kserve_predictor.redact import RedactingFormatter, Redactor
-from kserve_predictor.settings.groups import DeploySettings, NetworkSettings, S3Settings
+from kserve_predictor.settings import build, table
+from kserve_predictor.settings.groups import DeploySettings, S3Settings
 
 log = logging.getLogger("kserve_predictor.mlflow_deployments")  # stable log channel, not the path
 F = TypeVar("F", bound=Callable[..., Any])
@@ -112,14 +113,8 @@ class KServeDeploymentClient(BaseDeploymentClient):
     def __init__(self, target_uri: str) -> None:
         super().__init__(target_uri)
         self.context = mlflow_config.kube_context(target_uri)
-        network = NetworkSettings.from_env()
-        self.network = network
-        self.cluster_settings = ClusterSettings(
-            os.environ.get("KUBECONFIG") or None,
-            self.context,
-            network.k8s_verify_tls,
-            network.retry_seconds,
-        )
+        kubeconfig = table.from_env(("kubeconfig",))["kubeconfig"]
+        self.cluster_settings = build.cluster(kubeconfig, self.context)
         self._cluster: Cluster | None = None
 
     def cluster(self) -> Cluster:
@@ -198,23 +193,16 @@ class KServeDeploymentClient(BaseDeploymentClient):
     def _settings(
         self, app: str, model_uri: str, chosen: mlflow_config.DeployConfig
     ) -> DeploySettings:
-        return DeploySettings(
-            model_url=model_uri,
-            predictor=chosen.predictor,
+        values = {
+            name: getattr(chosen, name) for name in build.DEPLOY_NAMES if hasattr(chosen, name)
+        }
+        return build.deploy(
+            {**values, "model_url": model_uri},
             app_name=check_app_name(app, "--name"),
-            runtime_version=chosen.runtime_version,
-            resources_limits=chosen.resources_limits,
             namespace=chosen.namespace,
-            timeout=chosen.timeout,
-            force=chosen.force,
-            allow_incompatible=chosen.allow_incompatible,
-            runtime_libraries=chosen.runtime_libraries,
             options=chosen.options,
             s3=_s3(),
-            kubeconfig=self.cluster_settings.kubeconfig,
-            context=self.context,
-            k8s_verify_tls=self.network.k8s_verify_tls,
-            retry_seconds=self.network.retry_seconds,
+            cluster=self.cluster_settings,
         )
 
     def _deploy(self, settings: DeploySettings, cluster: Cluster) -> dict[str, Any]:

@@ -1,0 +1,106 @@
+"""status and delete reach FuseML with the settings deploy uses (issue 22's defect): here a
+FuseML server over TLS with a self-signed certificate, trusted only through
+KSERVE_PREDICTOR_FUSEML_VERIFY_TLS=false."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Cluster, run_cli
+from servers.fuseml_api import FuseMLServer, _HttpServer
+from servers.tracking_http import serve_in_thread
+
+from kserve_predictor.fuseml.client import Application, FuseMLClient
+
+NS = "default"
+
+
+class _TlsFuseML(FuseMLServer):
+    """The FuseML API test server behind TLS with ``context``'s certificate."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        super().__init__()
+        self._context = context
+
+    def start(self) -> str:
+        self._httpd = _HttpServer(self._address, self._api)
+        self._httpd.socket = self._context.wrap_socket(self._httpd.socket, server_side=True)
+        self._thread = serve_in_thread(self._httpd, "fuseml-api-tls")
+        return self.url
+
+    @property
+    def url(self) -> str:
+        assert self._httpd is not None
+        host, port = self._httpd.server_address[:2]
+        return f"https://{host!s}:{port}"
+
+
+@pytest.fixture
+def tls_fuseml(tmp_path: Path) -> Iterator[_TlsFuseML]:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = _TlsFuseML(context)
+    server.start()
+    yield server
+    server.stop()
+
+
+def _service(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "predictor": {
+                "model": {"modelFormat": {"name": "sklearn"}, "storageUri": "s3://m/model"}
+            }
+        },
+    }
+
+
+def test_status_and_delete_use_the_fuseml_tls_setting(
+    cluster: Cluster, tls_fuseml: _TlsFuseML, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # requests lets these variables override a session's verify=False: not the setting tested.
+    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(variable, raising=False)
+    url = "http://tls-app.default.example.com/v1/models/tls-app:predict"
+    FuseMLClient(tls_fuseml.url, verify_tls=False).register(
+        Application(name="tls-app", url=url, workflow="wf", k8s_namespace=NS)
+    )
+    cluster.api.put_object("inferenceservices", _service("tls-app"))  # type: ignore[attr-defined]
+    env = {
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "FUSEML_SERVER_URL": tls_fuseml.url,
+        "KSERVE_PREDICTOR_FUSEML_VERIFY_TLS": "false",
+    }
+
+    status = run_cli("status", "tls-app", "-n", NS, "--output", "json", env=env)
+    assert "error" not in status.stderr, status.stderr
+    assert json.loads(status.stdout)["fuseml"] == url
+
+    deleted = run_cli("delete", "tls-app", "-n", NS, "--force", env=env)
+    assert deleted.code == 0, deleted.stderr
+    assert "FuseML application tls-app" in deleted.stdout
+    assert "tls-app" not in tls_fuseml.applications
+
+    # Verified (the default), the self-signed certificate is refused, by every command alike.
+    FuseMLClient(tls_fuseml.url, verify_tls=False).register(
+        Application(name="tls-app", url=url, workflow="wf", k8s_namespace=NS)
+    )
+    cluster.api.put_object("inferenceservices", _service("tls-app"))  # type: ignore[attr-defined]
+    verified = {**env, "KSERVE_PREDICTOR_FUSEML_VERIFY_TLS": "true"}
+    refused = run_cli("status", "tls-app", "-n", NS, env=verified)
+    assert refused.code != 0 and "certificate" in refused.stderr.lower(), refused.stderr
