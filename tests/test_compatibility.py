@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kserve_predictor.choice.compatibility import ADJUSTED, INCOMPATIBLE, OK, WARNING, check
+from kserve_predictor.choice.compatibility import check
 from kserve_predictor.choice.image_libraries import lookup, parse_declared, split_image, with_tag
 from kserve_predictor.choice.needs import (
     ModelNeeds,
@@ -18,6 +18,7 @@ from kserve_predictor.choice.needs import (
     xgboost_objective,
 )
 from kserve_predictor.choice.runtime_selection import default_runtimes, select
+from kserve_predictor.choice.verdict import ADJUSTED, INCOMPATIBLE, OK, WARNING
 from kserve_predictor.errors import UsageError
 from kserve_predictor.model.mlmodel import describe_model
 from kserve_predictor.model.urls import resolve

@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 import zoo_cache
 
-from kserve_predictor.choice.compatibility import ADJUSTED, INCOMPATIBLE, OK, WARNING
 from kserve_predictor.choice.detect import detect
 from kserve_predictor.choice.image_libraries import split_image
+from kserve_predictor.choice.verdict import ADJUSTED, INCOMPATIBLE, OK, WARNING
 from kserve_predictor.layouts.convert import convert
 from kserve_predictor.model.urls import resolve
 from kserve_predictor.settings.groups import S3Settings

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kserve_predictor.choice.compatibility import SERVABLE, WARNING, Verdict, check
+from kserve_predictor.choice.compatibility import check
 from kserve_predictor.choice.image_libraries import parse_declared
 from kserve_predictor.choice.needs import ModelNeeds, read_needs
 from kserve_predictor.choice.runtime_selection import ServingRuntime, default_runtimes, select
+from kserve_predictor.choice.verdict import SERVABLE, WARNING, Verdict
 from kserve_predictor.engines import (
     AUTO,
     AUTO_ENGINE,

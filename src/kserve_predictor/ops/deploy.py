@@ -403,7 +403,7 @@ def _choose_engine(
     """The engine for the model among ``runtimes`` and its compatibility verdict; stop on
     ``incompatible`` unless allowed. ``source`` "unknown": the cluster's runtimes are not
     known (returned as None)."""
-    from kserve_predictor.choice.compatibility import INCOMPATIBLE, WARNING
+    from kserve_predictor.choice.verdict import INCOMPATIBLE, WARNING
     from kserve_predictor.settings.serving import asks_probabilities
 
     detection = detect(
