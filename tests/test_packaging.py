@@ -760,3 +760,33 @@ def test_the_build_stage_refuses_a_version_that_is_not_the_packages(
     assert (result.returncode == 0) == ok, result.stderr
     if not ok:
         assert "VERSION=9.9.9 is not the package's version" in result.stderr
+
+
+def test_the_library_entry_points_load_from_the_package_root(tmp_path: Path) -> None:
+    """docs/library.md's names come from ``kserve_predictor`` itself, each the real object, and
+    importing the root loads none of them (nor any extra) until one is used."""
+    code = (
+        "import json, sys\n"
+        "import kserve_predictor as k\n"
+        "before = sorted(m for m in sys.modules if m.startswith('kserve_predictor'))\n"
+        "found = {n: f'{getattr(k, n).__module__}.{getattr(k, n).__qualname__}' for n in k.__all__"
+        " if n != '__version__'}\n"
+        "print(json.dumps([before, found]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    before, found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert before == ["kserve_predictor"]
+    assert found["deploy"] == "kserve_predictor.ops.deploy.deploy"
+    assert found["DeploySettings"] == "kserve_predictor.settings.groups.DeploySettings"
+    assert found["deploy_local"] == "kserve_predictor.local.deployment.deploy_local"
+    for name, where in found.items():
+        assert where.endswith(f".{name}"), (name, where)
+    import kserve_predictor
+
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        kserve_predictor.nothing  # noqa: B018
