@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from kserve_predictor.errors import InvalidRequestError, RuntimeLoadError
+from kserve_predictor.errors import InvalidRequestError, RuntimeLoadError, WrongProtocolError
 from kserve_predictor.modelserver import protocol
 from kserve_predictor.modelserver.loaders import Outputs, Runtime, load_runtime
 
@@ -124,10 +124,6 @@ def loading_model(engine: str, folder: Path, name: str) -> Any:
     model = build_model(engine, folder, name)
     model.start_loading()
     return model
-
-
-class WrongProtocolError(InvalidRequestError):
-    """The engine's cluster runtime has no route for this protocol: answered with 404."""
 
 
 def decode(style: str, payload: Any, v2: bool, runtime: Runtime, name: str) -> Any:

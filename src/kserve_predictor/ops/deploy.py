@@ -16,7 +16,12 @@ from typing import Any
 
 from kserve_predictor.choice.detect import Detection, detect
 from kserve_predictor.engines import Engine
-from kserve_predictor.errors import FuseMLError, PredictorMismatchError, UsageError
+from kserve_predictor.errors import (
+    FuseMLError,
+    KubernetesRefused,
+    PredictorMismatchError,
+    UsageError,
+)
 from kserve_predictor.kserve import manifests, readiness
 from kserve_predictor.kserve import release as kserve_release
 from kserve_predictor.kserve.client import Cluster, ClusterSettings, connect
@@ -189,7 +194,7 @@ def deploy(
     for manifest in objects:  # permissions, schema, webhooks, namespace, field conflicts
         try:
             previews.append(cluster.apply(manifest, dry_run=True, force=settings.force))
-        except UsageError as e:
+        except KubernetesRefused as e:
             if manifest["kind"] == "InferenceService" and settings.options.overlay:
                 raise UsageError(
                     f"--overlay makes an InferenceService the cluster refuses: {e}"

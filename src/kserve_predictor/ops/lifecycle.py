@@ -13,14 +13,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from kserve_predictor.errors import KservePredictorError, UsageError
-from kserve_predictor.kserve.client import (
-    ISVC_LABEL,
-    Cluster,
-    ClusterSettings,
-    NoKubernetesConfig,
-    connect,
-)
+from kserve_predictor.errors import KservePredictorError, NoKubernetesConfig, UsageError
+from kserve_predictor.kserve.client import ISVC_LABEL, Cluster, ClusterSettings, connect
 from kserve_predictor.kserve.isvc import engine_of, prediction_url, split
 from kserve_predictor.kserve.manifests import credentials_name
 from kserve_predictor.kserve.ownership import (

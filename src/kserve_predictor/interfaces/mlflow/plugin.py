@@ -27,7 +27,7 @@ from mlflow.protos.databricks_pb2 import (
     RESOURCE_DOES_NOT_EXIST,
 )
 
-from kserve_predictor.errors import KservePredictorError, UsageError
+from kserve_predictor.errors import DeploymentNotFound, KservePredictorError, UsageError
 from kserve_predictor.interfaces.mlflow import config as mlflow_config
 from kserve_predictor.kserve.client import Cluster, ClusterSettings, connect
 from kserve_predictor.kserve.isvc import engine_of
@@ -49,10 +49,6 @@ class KServeDeploymentError(MlflowException, click.ClickException):  # type: ign
         self.exit_code = exit_code  # type: ignore[misc]  # click reads it per instance too
 
 
-class _NotFound(UsageError):
-    """No deployment of that name: MLflow's RESOURCE_DOES_NOT_EXIST."""
-
-
 def _redactor() -> Redactor:
     return Redactor(
         [os.environ.get("AWS_ACCESS_KEY_ID", ""), os.environ.get("AWS_SECRET_ACCESS_KEY", "")]
@@ -71,7 +67,7 @@ def _mlflow_errors(method: F) -> F:
         except KservePredictorError as e:
             code = (
                 RESOURCE_DOES_NOT_EXIST
-                if isinstance(e, _NotFound)
+                if isinstance(e, DeploymentNotFound)
                 else INVALID_PARAMETER_VALUE
                 if isinstance(e, UsageError)
                 else INTERNAL_ERROR
@@ -178,7 +174,7 @@ class KServeDeploymentClient(BaseDeploymentClient):
         namespace = self._namespace(chosen.namespace)
         isvc = cluster.get("InferenceService", namespace, check_app_name(app, "--name"))
         if isvc is None:
-            raise _NotFound(
+            raise DeploymentNotFound(
                 f"no deployment {app} in {namespace}; make it with `mlflow deployments create`"
             )
         if not model_uri:
@@ -279,7 +275,7 @@ class KServeDeploymentClient(BaseDeploymentClient):
         namespace = self._namespace(namespace)
         isvc = self.cluster().get("InferenceService", namespace, check_app_name(app, "--name"))
         if isvc is None:
-            raise _NotFound(f"no deployment {app} in {namespace}; check the name and --endpoint")
+            raise DeploymentNotFound(f"no deployment {app} in {namespace}; check the name and --endpoint")
         pods = self.cluster().pods(namespace, app)
         status = service_status(isvc, namespace, app, None, pods)
         return {**status, "flavor": status["engine"]}, isvc
@@ -371,7 +367,7 @@ class KServeDeploymentClient(BaseDeploymentClient):
     def get_endpoint(self, endpoint: str) -> dict[str, Any]:
         """The namespace and the names of kserve-predictor's deployments in it."""
         if self.cluster().namespace_exists(endpoint) is False:
-            raise _NotFound(f"no namespace {endpoint}; endpoints are namespaces of the cluster")
+            raise DeploymentNotFound(f"no namespace {endpoint}; endpoints are namespaces of the cluster")
         names = [d["name"] for d in self.list_deployments(endpoint)]
         return {"name": endpoint, "deployments": names}
 
