@@ -112,7 +112,6 @@ class RuntimeLoadError(ExternalError):
     """The local runtime cannot load the converted layout; the message says why."""
 
 
-
 class WrongProtocolError(InvalidRequestError):
     """The engine's cluster runtime has no route for this protocol: answered with 404."""
 

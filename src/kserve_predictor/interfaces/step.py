@@ -11,6 +11,7 @@ from typing import Any
 
 from kserve_predictor.errors import UsageError
 from kserve_predictor.fuseml.client import DEFAULT_FUSEML_URL, DEFAULT_SOURCE
+from kserve_predictor.kserve.pod import pod_namespace
 from kserve_predictor.naming import Origin, check_app_name
 from kserve_predictor.settings.groups import (
     DeploySettings,
@@ -24,7 +25,6 @@ from kserve_predictor.settings.serving import from_env as options_from_env
 log = logging.getLogger("kserve_predictor.step")  # stable log channel, not the path
 DEFAULT_RESULTS_DIR = "/tekton/results"
 ACTIONS = ("deploy", "promote", "rollback")
-_POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
 def settings_from_env(
@@ -47,7 +47,8 @@ def settings_from_env(
     workflow = get("FUSEML_ENV_WORKFLOW_NAME")
     origin = Origin.from_codeset_dir(workdir, workflow)
     given_name = get("FUSEML_APP_NAME")
-    namespace = get("FUSEML_ENV_WORKFLOW_NAMESPACE") or _pod_namespace()
+    # The pod's namespace; outside a pod "": the kubeconfig context's namespace then.
+    namespace = get("FUSEML_ENV_WORKFLOW_NAMESPACE") or pod_namespace()
     if given_name:
         app_name, stable = check_app_name(given_name, "FUSEML_APP_NAME"), True
     else:
@@ -146,19 +147,11 @@ def rollout_from_env(env: Mapping[str, str] | None = None) -> RolloutTarget:
     )
     namespace = (
         env.get("FUSEML_ENV_WORKFLOW_NAMESPACE", "").strip()
-        or _pod_namespace()
+        or pod_namespace()
         or cluster.default_namespace
     )
     workflow = env.get("FUSEML_ENV_WORKFLOW_NAME", "").strip()
     return RolloutTarget(cluster, namespace, name, workflow, force, timeout)
-
-
-def _pod_namespace() -> str:
-    """The pod's namespace; outside a pod "": the kubeconfig context's namespace then."""
-    try:
-        return _POD_NAMESPACE_FILE.read_text().strip()
-    except OSError:
-        return ""
 
 
 def result_file(env: Mapping[str, str]) -> Path | None:

@@ -34,6 +34,7 @@ from kserve_predictor.errors import (
     UsageError,
     kubernetes_error_class,
 )
+from kserve_predictor.kserve.pod import SERVICE_VARIABLES, in_pod, pod_namespace
 from kserve_predictor.kserve.readiness import (
     READING_PODS,
     Expectation,
@@ -54,7 +55,6 @@ GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 ISVC_LABEL = "serving.kserve.io/inferenceservice"  # on every pod KServe makes for a service
 # After the deadline, the last diagnostics (the pods' state) get this long, and no retry.
 _DIAGNOSIS_SECONDS = 2.0
-_IN_CLUSTER_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 _PATHS = {
     "Secret": "/api/v1/namespaces/{namespace}/secrets/{name}",
     "ServiceAccount": "/api/v1/namespaces/{namespace}/serviceaccounts/{name}",
@@ -89,7 +89,6 @@ class ClusterSettings:
 
 
 _DEFAULT_KUBECONFIG = "~/.kube/config"
-_IN_CLUSTER_VARIABLES = "KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT"
 
 
 def connect(settings: ClusterSettings) -> Cluster:
@@ -99,7 +98,6 @@ def connect(settings: ClusterSettings) -> Cluster:
     variables) and what is wrong; NoKubernetesConfig when nothing configures a cluster at all.
     No request is made here.
     """
-    import os
 
     from kubernetes import client
 
@@ -110,9 +108,8 @@ def connect(settings: ClusterSettings) -> Cluster:
     configuration = client.Configuration()
     for name, level in levels.items():
         logging.getLogger(name).setLevel(level)
-    in_cluster = settings.kubeconfig is None and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
-    if in_cluster:
-        namespace, origin = _load_in_cluster(configuration), "the pod's " + _IN_CLUSTER_VARIABLES
+    if settings.kubeconfig is None and in_pod():
+        namespace, origin = _load_in_cluster(configuration), "the pod's " + SERVICE_VARIABLES
     else:
         namespace, origin = _load_kubeconfig(settings, configuration)
     if not settings.verify_tls:
@@ -147,7 +144,7 @@ def _load_in_cluster(configuration: Any) -> str:
             f"KUBERNETES_SERVICE_PORT={port!r}) is unusable: {problem}; give the pod a service "
             "account token (automountServiceAccountToken), or set KUBECONFIG"
         ) from e
-    return _in_cluster_namespace()
+    return pod_namespace() or "default"  # kubectl's namespace when none is named
 
 
 @dataclass(frozen=True)
@@ -326,14 +323,6 @@ def _config_problem(error: Exception | str) -> str:
     for prefix in ("Invalid kube-config file. ", "Invalid kube-config. "):
         text = text.removeprefix(prefix)
     return text[:300].rstrip(".")
-
-
-def _in_cluster_namespace() -> str:
-    try:
-        with open(_IN_CLUSTER_NAMESPACE) as f:
-            return f.read().strip() or "default"
-    except OSError:
-        return "default"
 
 
 def _transient(error: Exception) -> bool:
@@ -864,4 +853,6 @@ def api_error(what: str, error: Any, host: str) -> KubernetesApiError:
             reason,
         )
     kind = kubernetes_error_class(status)
-    return kind(f"cannot {what}: Kubernetes API answered {status} {message}".strip(), status, reason)
+    return kind(
+        f"cannot {what}: Kubernetes API answered {status} {message}".strip(), status, reason
+    )

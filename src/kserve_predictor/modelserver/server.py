@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from kserve_predictor.engines import prediction_path
 from kserve_predictor.errors import InvalidRequestError, RuntimeLoadError, WrongProtocolError
 from kserve_predictor.modelserver import protocol
 from kserve_predictor.modelserver.loaders import Outputs, Runtime, load_runtime
@@ -131,7 +132,7 @@ def decode(style: str, payload: Any, v2: bool, runtime: Runtime, name: str) -> A
     asked = "v2" if v2 else "v1"
     if asked not in protocol.PROTOCOLS[style]:
         other = protocol.PROTOCOLS[style][0]
-        path = f"/v1/models/{name}:predict" if other == "v1" else f"/v2/models/{name}/infer"
+        path = prediction_path(other, name)
         raise WrongProtocolError(
             f"this model's cluster runtime speaks only the {other.upper()} protocol: POST {path}"
         )

@@ -30,7 +30,8 @@ from mlflow.protos.databricks_pb2 import (
 from kserve_predictor.errors import DeploymentNotFound, KservePredictorError, UsageError
 from kserve_predictor.interfaces.mlflow import config as mlflow_config
 from kserve_predictor.kserve.client import Cluster, ClusterSettings, connect
-from kserve_predictor.kserve.isvc import engine_of
+from kserve_predictor.kserve.isvc import engine_of, served_prediction_url
+from kserve_predictor.kserve.pod import in_pod
 from kserve_predictor.naming import check_app_name
 from kserve_predictor.redact import RedactingFormatter, Redactor
 from kserve_predictor.settings.groups import DeploySettings, NetworkSettings, S3Settings
@@ -275,7 +276,9 @@ class KServeDeploymentClient(BaseDeploymentClient):
         namespace = self._namespace(namespace)
         isvc = self.cluster().get("InferenceService", namespace, check_app_name(app, "--name"))
         if isvc is None:
-            raise DeploymentNotFound(f"no deployment {app} in {namespace}; check the name and --endpoint")
+            raise DeploymentNotFound(
+                f"no deployment {app} in {namespace}; check the name and --endpoint"
+            )
         pods = self.cluster().pods(namespace, app)
         status = service_status(isvc, namespace, app, None, pods)
         return {**status, "flavor": status["engine"]}, isvc
@@ -302,7 +305,7 @@ class KServeDeploymentClient(BaseDeploymentClient):
                 f"deployment {info['name']} in {info['namespace']} has no prediction URL yet"
                 + (f" ({info['problem']})" if info["problem"] else "")
             )
-        url = _reachable_url(info, isvc)
+        url = served_prediction_url(isvc, in_pod())  # in a pod, the cluster-local address
         body, _ = mlflow_predict.request_body(
             inputs, info["protocol"], lambda: self._model_info(info)
         )
@@ -367,7 +370,9 @@ class KServeDeploymentClient(BaseDeploymentClient):
     def get_endpoint(self, endpoint: str) -> dict[str, Any]:
         """The namespace and the names of kserve-predictor's deployments in it."""
         if self.cluster().namespace_exists(endpoint) is False:
-            raise DeploymentNotFound(f"no namespace {endpoint}; endpoints are namespaces of the cluster")
+            raise DeploymentNotFound(
+                f"no namespace {endpoint}; endpoints are namespaces of the cluster"
+            )
         names = [d["name"] for d in self.list_deployments(endpoint)]
         return {"name": endpoint, "deployments": names}
 
@@ -408,14 +413,6 @@ def _check_in_s3(model_uri: str) -> None:
 def _summary(status: dict[str, Any]) -> dict[str, Any]:
     keys = ("name", "namespace", "ready", "engine", "protocol", "prediction_url")
     return {key: status[key] for key in keys}
-
-
-def _reachable_url(info: dict[str, Any], isvc: dict[str, Any]) -> str:
-    """In a pod, the cluster-local address (as the smoke test does); elsewhere status.url."""
-    internal = str(((isvc.get("status") or {}).get("address") or {}).get("url") or "")
-    if not (os.environ.get("KUBERNETES_SERVICE_HOST") and internal):
-        return str(info["prediction_url"])
-    return internal.rstrip("/") + str(info["prediction_url"])[len(str(info["url"]).rstrip("/")) :]
 
 
 @_mlflow_errors
