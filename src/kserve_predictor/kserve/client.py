@@ -469,26 +469,24 @@ class Cluster:
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """The object, or None when the API answers NotFound."""
-        path = _PATHS[kind].format(namespace=namespace, name=name)
         try:
-            return self._retrying(
-                f"read {kind} {namespace}/{name}",
-                lambda timeout: self._call("GET", path, timeout),
-            )
+            return self._on_object("GET", "read", kind, namespace, name)
         except NotFound:
             return None
 
     def delete(self, kind: str, namespace: str, name: str) -> bool:
         """Delete one object; False if it was already gone."""
-        path = _PATHS[kind].format(namespace=namespace, name=name)
         try:
-            self._retrying(
-                f"delete {kind} {namespace}/{name}",
-                lambda timeout: self._call("DELETE", path, timeout),
-            )
+            self._on_object("DELETE", "delete", kind, namespace, name)
         except NotFound:
             return False
         return True
+
+    def _on_object(self, method: str, verb: str, kind: str, namespace: str, name: str) -> Any:
+        path = _PATHS[kind].format(namespace=namespace, name=name)
+        return self._retrying(
+            f"{verb} {kind} {namespace}/{name}", lambda timeout: self._call(method, path, timeout)
+        )
 
     def namespace_exists(self, namespace: str) -> bool | None:
         """True/False, or None when this identity may not read namespaces (the usual case)."""
