@@ -37,7 +37,7 @@ def test_the_model_server_names_the_same_path() -> None:
     from kserve_predictor.modelserver.server import decode
 
     style = next(s for s, speaks in protocol.PROTOCOLS.items() if speaks == ("v1",))
-    with pytest.raises(WrongProtocolError, match="POST /v1/models/iris:predict$"):
+    with pytest.raises(WrongProtocolError, match=r"POST /v1/models/iris:predict$"):
         decode(style, {}, True, None, "iris")  # type: ignore[arg-type]
 
 
