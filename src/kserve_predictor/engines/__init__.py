@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kserve_predictor.engines.base import Engine, LayoutPlan
+from kserve_predictor.engines.base import Engine, LayoutPlan, prediction_path
 from kserve_predictor.engines.lightgbm import LightGBMEngine
 from kserve_predictor.engines.mlflow_pyfunc import MlflowEngine
 from kserve_predictor.engines.pyfunc import PyfuncEngine
@@ -22,7 +22,15 @@ from kserve_predictor.model.mlmodel import (
     ModelInfo,
 )
 
-__all__ = ["AUTO", "ENGINES", "Engine", "LayoutPlan", "accepting_engines", "choose_engine"]
+__all__ = [
+    "AUTO",
+    "ENGINES",
+    "Engine",
+    "LayoutPlan",
+    "accepting_engines",
+    "choose_engine",
+    "prediction_path",
+]
 
 AUTO = "auto"
 

@@ -59,6 +59,19 @@ class Engine:
         repository folder, which conversion names after the application too."""
         return app_name
 
+    def prediction_path(self, app_name: str, protocol: str = "") -> str:
+        """The HTTP path that answers predictions for ``app_name`` in ``protocol`` (by default
+        this engine's), on the cluster and on the local target alike."""
+        return prediction_path(protocol or self.protocol, self.served_model_name(app_name))
+
+
+def prediction_path(protocol: str, served_name: str) -> str:
+    """The HTTP path a KServe model server answers predictions at (DESIGN.md §3): V1
+    ``/v1/models/<name>:predict``, V2 ``/v2/models/<name>/infer``."""
+    if protocol == "v1":
+        return f"/v1/models/{served_name}:predict"
+    return f"/v2/models/{served_name}/infer"
+
 
 def rename_tree(files: list[str], source_root: str, dest_root: str) -> dict[str, str]:
     """Map every file below ``source_root`` to the same relative path below ``dest_root``."""

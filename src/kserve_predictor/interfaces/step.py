@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kserve_predictor.errors import UsageError
+from kserve_predictor.kserve.pod import pod_namespace
 from kserve_predictor.naming import Origin, check_app_name
 from kserve_predictor.settings import build, table
 from kserve_predictor.settings.groups import (
@@ -23,7 +24,6 @@ from kserve_predictor.settings.serving import from_env as options_from_env
 log = logging.getLogger("kserve_predictor.step")  # stable log channel, not the path
 DEFAULT_RESULTS_DIR = "/tekton/results"
 ACTIONS = ("deploy", "promote", "rollback")
-_POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
 def settings_from_env(
@@ -40,7 +40,7 @@ def settings_from_env(
             "FUSEML_MODEL is empty; pass the trainer's model URL as the step's 'model' input"
         )
     origin = Origin.from_codeset_dir(workdir, values["workflow"])
-    namespace = values["namespace"] or _pod_namespace()
+    namespace = values["namespace"] or pod_namespace()
     if values["app_name"]:
         app_name, stable = check_app_name(values["app_name"], "FUSEML_APP_NAME"), True
     else:
@@ -112,18 +112,10 @@ def rollout_from_env(env: Mapping[str, str] | None = None) -> RolloutTarget:
     name = check_app_name(given, "FUSEML_APP_NAME")
     values = table.from_env(("timeout", "force", "kubeconfig", "namespace", "workflow"), env)
     cluster = connect(build.cluster(values["kubeconfig"], env=env))
-    namespace = values["namespace"] or _pod_namespace() or cluster.default_namespace
+    namespace = values["namespace"] or pod_namespace() or cluster.default_namespace
     return RolloutTarget(
         cluster, namespace, name, values["workflow"], values["force"], values["timeout"]
     )
-
-
-def _pod_namespace() -> str:
-    """The pod's namespace; outside a pod "": the kubeconfig context's namespace then."""
-    try:
-        return _POD_NAMESPACE_FILE.read_text().strip()
-    except OSError:
-        return ""
 
 
 def result_file(env: Mapping[str, str]) -> Path | None:

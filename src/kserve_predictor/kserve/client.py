@@ -19,7 +19,22 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from kserve_predictor import __version__
-from kserve_predictor.errors import ClusterError, KservePredictorError, UsageError
+from kserve_predictor.errors import (
+    ClusterError,
+    FieldConflict,
+    Forbidden,
+    Invalid,
+    KservePredictorError,
+    KubernetesApiError,
+    NoKubernetesConfig,
+    NotFound,
+    NotReady,
+    ReadyTimeout,
+    Unavailable,
+    UsageError,
+    kubernetes_error_class,
+)
+from kserve_predictor.kserve.pod import SERVICE_VARIABLES, in_pod, pod_namespace
 from kserve_predictor.kserve.readiness import (
     READING_PODS,
     Expectation,
@@ -41,7 +56,6 @@ GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 ISVC_LABEL = "serving.kserve.io/inferenceservice"  # on every pod KServe makes for a service
 # After the deadline, the last diagnostics (the pods' state) get this long, and no retry.
 _DIAGNOSIS_SECONDS = 2.0
-_IN_CLUSTER_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 _PATHS = {
     "Secret": "/api/v1/namespaces/{namespace}/secrets/{name}",
     "ServiceAccount": "/api/v1/namespaces/{namespace}/serviceaccounts/{name}",
@@ -52,21 +66,7 @@ _PATHS = {
 T = TypeVar("T")
 
 
-class ReadyTimeout(ClusterError):
-    """The InferenceService did not become ready in time."""
-
-
-class NotReady(ClusterError):
-    """The InferenceService reached a state it will not recover from by waiting."""
-
-
-class NoKubernetesConfig(UsageError):
-    """Nothing configures a cluster: not in a pod, no --kubeconfig, KUBECONFIG unset and no
-    ~/.kube/config. (A configuration that exists but cannot be used is a plain UsageError.)"""
-
-
 _DEFAULT_KUBECONFIG = "~/.kube/config"
-_IN_CLUSTER_VARIABLES = "KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT"
 
 
 def connect(settings: ClusterSettings) -> Cluster:
@@ -76,7 +76,6 @@ def connect(settings: ClusterSettings) -> Cluster:
     variables) and what is wrong; NoKubernetesConfig when nothing configures a cluster at all.
     No request is made here.
     """
-    import os
 
     from kubernetes import client
 
@@ -87,9 +86,8 @@ def connect(settings: ClusterSettings) -> Cluster:
     configuration = client.Configuration()
     for name, level in levels.items():
         logging.getLogger(name).setLevel(level)
-    in_cluster = settings.kubeconfig is None and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
-    if in_cluster:
-        namespace, origin = _load_in_cluster(configuration), "the pod's " + _IN_CLUSTER_VARIABLES
+    if settings.kubeconfig is None and in_pod():
+        namespace, origin = _load_in_cluster(configuration), "the pod's " + SERVICE_VARIABLES
     else:
         namespace, origin = _load_kubeconfig(settings, configuration)
     if not settings.verify_tls:
@@ -124,7 +122,7 @@ def _load_in_cluster(configuration: Any) -> str:
             f"KUBERNETES_SERVICE_PORT={port!r}) is unusable: {problem}; give the pod a service "
             "account token (automountServiceAccountToken), or set KUBECONFIG"
         ) from e
-    return _in_cluster_namespace()
+    return pod_namespace() or "default"  # kubectl's namespace when none is named
 
 
 @dataclass(frozen=True)
@@ -305,14 +303,6 @@ def _config_problem(error: Exception | str) -> str:
     return text[:300].rstrip(".")
 
 
-def _in_cluster_namespace() -> str:
-    try:
-        with open(_IN_CLUSTER_NAMESPACE) as f:
-            return f.read().strip() or "default"
-    except OSError:
-        return "default"
-
-
 def _transient(error: Exception) -> bool:
     """Worth another try: a transport failure, throttling or a server-side failure that is
     not a known permanent one (an apply of fields the CRD does not declare)."""
@@ -378,28 +368,28 @@ class Cluster:
                 raise
             raise self._unreachable(what, e) from e
 
-    def _unreachable(self, what: str, error: Exception) -> ClusterError:
+    def _unreachable(self, what: str, error: Exception) -> Unavailable:
         from urllib3.exceptions import TimeoutError as Timeout
 
         reason = unreached(error)
         if reason:
             source = f" (from {self.origin})" if self.origin else ""
             if self.contact.answered:  # it answered earlier in this run, then went away
-                return ClusterError(
+                return Unavailable(
                     f"cannot {what}: the Kubernetes API at {self.host}{source} stopped answering "
                     f"({reason}); check that the API server is healthy, then retry"
                 )
-            return ClusterError(
+            return Unavailable(
                 f"cannot {what}: nothing answers at the Kubernetes API address {self.host}"
                 f"{source}: {reason}; check the server address in the kubeconfig and that the "
                 "API server is running"
             )
         if isinstance(error, (Timeout, TimeoutError)):
-            return ClusterError(
+            return Unavailable(
                 f"cannot {what}: the Kubernetes API at {self.host} did not answer in time; "
                 "check that the API server is healthy, then retry"
             )
-        return ClusterError(
+        return Unavailable(
             f"cannot {what}: the Kubernetes API at {self.host} is unreachable "
             f"({type(error).__name__}); check the kubeconfig and the network"
         )
@@ -411,17 +401,14 @@ class Cluster:
 
         Discovery needs no permission beyond being authenticated.
         """
-        from kubernetes.client.exceptions import ApiException
-
-        def probe(timeout: tuple[float, float]) -> Any:
-            try:
-                return self._call("GET", f"/apis/{GROUP}/v1alpha1", timeout)
-            except ApiException as e:
-                if e.status == 404:
-                    return {}
-                raise
-
-        found = self._retrying("discover the KServe API", probe) or {}
+        try:
+            found = self._retrying(
+                "discover the KServe API",
+                lambda timeout: self._call("GET", f"/apis/{GROUP}/v1alpha1", timeout),
+            )
+        except NotFound:
+            return False
+        found = found or {}
         names = {r.get("name") for r in found.get("resources", [])}
         return bool(names & {"servingruntimes", "clusterservingruntimes"})
 
@@ -459,53 +446,38 @@ class Cluster:
         return dict(result or {})
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        from kubernetes.client.exceptions import ApiException
-
-        path = _PATHS[kind].format(namespace=namespace, name=name)
-
-        def read(timeout: tuple[float, float]) -> Any:
-            try:
-                return self._call("GET", path, timeout)
-            except ApiException as e:
-                if e.status == 404:
-                    return None
-                raise
-
-        return self._retrying(f"read {kind} {namespace}/{name}", read)
+        """The object, or None when the API answers NotFound."""
+        try:
+            return self._on_object("GET", "read", kind, namespace, name)
+        except NotFound:
+            return None
 
     def delete(self, kind: str, namespace: str, name: str) -> bool:
         """Delete one object; False if it was already gone."""
-        from kubernetes.client.exceptions import ApiException
+        try:
+            self._on_object("DELETE", "delete", kind, namespace, name)
+        except NotFound:
+            return False
+        return True
 
+    def _on_object(self, method: str, verb: str, kind: str, namespace: str, name: str) -> Any:
         path = _PATHS[kind].format(namespace=namespace, name=name)
-
-        def remove(timeout: tuple[float, float]) -> bool:
-            try:
-                self._call("DELETE", path, timeout)
-                return True
-            except ApiException as e:
-                if e.status == 404:
-                    return False
-                raise
-
-        return self._retrying(f"delete {kind} {namespace}/{name}", remove)
+        return self._retrying(
+            f"{verb} {kind} {namespace}/{name}", lambda timeout: self._call(method, path, timeout)
+        )
 
     def namespace_exists(self, namespace: str) -> bool | None:
         """True/False, or None when this identity may not read namespaces (the usual case)."""
-        from kubernetes.client.exceptions import ApiException
-
-        def read(timeout: tuple[float, float]) -> bool | None:
-            try:
-                self._call("GET", f"/api/v1/namespaces/{namespace}", timeout)
-                return True
-            except ApiException as e:
-                if e.status == 404:
-                    return False
-                if e.status in (401, 403):
-                    return None
-                raise
-
-        return self._retrying(f"read namespace {namespace}", read)
+        try:
+            self._retrying(
+                f"read namespace {namespace}",
+                lambda timeout: self._call("GET", f"/api/v1/namespaces/{namespace}", timeout),
+            )
+        except NotFound:
+            return False
+        except Forbidden:
+            return None
+        return True
 
     # --- waiting ---------------------------------------------------------------------------
 
@@ -713,22 +685,16 @@ class Cluster:
         return None if items is None else [str(n["metadata"]["name"]) for n in items]
 
     def _list_all(self, path: str, what: str) -> list[dict[str, Any]] | None:
-        from kubernetes.client.exceptions import ApiException
-
         def page(token: str, timeout: tuple[float, float]) -> Any:
             query = [("limit", "500")] + ([("continue", token)] if token else [])
-            try:
-                return self._call("GET", path, timeout, query_params=query)
-            except ApiException as e:
-                if e.status in (401, 403):
-                    return None
-                raise
+            return self._call("GET", path, timeout, query_params=query)
 
         items: list[dict[str, Any]] = []
         token = ""
         while True:
-            answer = self._retrying(what, functools.partial(page, token))
-            if answer is None:
+            try:
+                answer = self._retrying(what, functools.partial(page, token))
+            except Forbidden:
                 return None
             items.extend(answer.get("items") or [])
             token = (answer.get("metadata") or {}).get("continue") or ""
@@ -739,8 +705,6 @@ class Cluster:
         """The namespace's ServingRuntimes and the cluster's ClusterServingRuntimes, each with
         its kind set; and the kinds that could not be listed, as ``Kind:403`` (no permission) or
         ``Kind:404`` (the cluster does not serve the ServingRuntime API)."""
-        from kubernetes.client.exceptions import ApiException
-
         found: list[dict[str, Any]] = []
         unreadable: list[str] = []
         base = f"/apis/{GROUP}/v1alpha1"
@@ -748,18 +712,13 @@ class Cluster:
             ("ServingRuntime", f"{base}/namespaces/{namespace}/servingruntimes"),
             ("ClusterServingRuntime", f"{base}/clusterservingruntimes"),
         ):
-
-            def read(timeout: tuple[float, float], path: str = path) -> Any:
-                try:
-                    return self._call("GET", path, timeout)
-                except ApiException as e:
-                    if e.status in (401, 403, 404):  # unknown; a hidden namespace is
-                        return {"denied": e.status}  # reported by the ownership read after
-                    raise
-
-            listed = self._retrying(f"list {kind}s", read)
-            if "denied" in listed:
-                unreadable.append(f"{kind}:{404 if listed['denied'] == 404 else 403}")
+            try:
+                listed = self._retrying(
+                    f"list {kind}s",
+                    lambda timeout, path=path: self._call("GET", path, timeout),  # type: ignore[misc]
+                )
+            except (Forbidden, NotFound) as e:  # unknown; a hidden namespace is reported
+                unreadable.append(f"{kind}:{404 if isinstance(e, NotFound) else 403}")  # after
                 continue
             found += [{**item, "kind": kind} for item in listed.get("items") or []]
         return found, unreadable
@@ -807,50 +766,69 @@ def _conflicts(body: dict[str, Any]) -> list[str]:
     return found
 
 
-def api_error(what: str, error: Any, host: str) -> KservePredictorError:
-    """Translate an ApiException into our tree: a message with the API's own reason."""
+def api_error(what: str, error: Any, host: str) -> KubernetesApiError:
+    """Translate an ApiException into our tree: the class its status says (errors.py), with a
+    message holding the API's own reason."""
     body = _body(error)
     message = str(body.get("message") or error.reason or "").strip()
     status = int(error.status or 0)
+    reason = str(body.get("reason") or "")
     field = _undeclared_field(error)
-    if field:
-        return UsageError(
+    if field:  # a 500 about the request's schema: waiting does not help
+        return Invalid(
             f"cannot {what}: the installed KServe CRD does not declare {field}; upgrade KServe, "
-            "or deploy without the option that needs it (e.g. --spec-style legacy)"
+            "or deploy without the option that needs it (e.g. --spec-style legacy)",
+            status,
+            reason,
         )
     conflicts = _conflicts(body)
     if status == 409 and conflicts:
         more = f" and {len(conflicts) - 2} more" if len(conflicts) > 2 else ""
-        return UsageError(
+        return FieldConflict(
             f"cannot {what}: {', '.join(conflicts[:2])}{more} changed by someone else; "
-            "pass --force (FUSEML_FORCE=true) to take the field over, or change it back"
+            "pass --force (FUSEML_FORCE=true) to take the field over, or change it back",
+            status,
+            reason,
         )
     if status == 403 and "admission webhook" in message:
-        return UsageError(f"cannot {what}: KServe refused it: {message}")
+        return Forbidden(f"cannot {what}: KServe refused it: {message}", status, reason)
     # RBAC answers a read in a namespace this identity has no rules in (as a missing one)
     # with 403: the step's identity cannot tell "missing" from "not mine".
     namespace = re.search(
         r'cannot (?:get|list|watch) resource .* in the namespace "([^"]+)"', message
     )
     if status == 403 and namespace:
-        return UsageError(
+        return Forbidden(
             f"cannot {what}: namespace {namespace.group(1)!r} does not exist or this identity "
             "cannot see it; create it, choose another (--namespace), or grant the step's "
-            f"service account the rules in deploy/rbac.yaml there ({message})"
+            f"service account the rules in deploy/rbac.yaml there ({message})",
+            status,
+            reason,
         )
     if status == 403:
-        return UsageError(
+        return Forbidden(
             f"cannot {what}: permission denied ({message}); grant the step's service account "
-            "the rules in deploy/rbac.yaml"
+            "the rules in deploy/rbac.yaml",
+            status,
+            reason,
         )
     if status == 401:
-        return UsageError(f"cannot {what}: the Kubernetes API at {host} rejected the credentials")
-    if status == 404 and "namespaces" in message and "not found" in message:
-        return UsageError(f"cannot {what}: {message}; create the namespace or choose another")
-    if status in (400, 422):
-        return UsageError(f"cannot {what}: the API server rejected it: {message}")
-    if status == 404:
-        return UsageError(
-            f"cannot {what}: {message or 'not found'}; is KServe installed on this cluster?"
+        return Forbidden(
+            f"cannot {what}: the Kubernetes API at {host} rejected the credentials", status, reason
         )
-    return ClusterError(f"cannot {what}: Kubernetes API answered {status} {message}".strip())
+    if status == 404 and "namespaces" in message and "not found" in message:
+        return NotFound(
+            f"cannot {what}: {message}; create the namespace or choose another", status, reason
+        )
+    if status in (400, 422):
+        return Invalid(f"cannot {what}: the API server rejected it: {message}", status, reason)
+    if status == 404:
+        return NotFound(
+            f"cannot {what}: {message or 'not found'}; is KServe installed on this cluster?",
+            status,
+            reason,
+        )
+    kind = kubernetes_error_class(status)
+    return kind(
+        f"cannot {what}: Kubernetes API answered {status} {message}".strip(), status, reason
+    )

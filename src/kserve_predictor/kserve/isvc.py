@@ -1,21 +1,37 @@
 """Pure readings of an InferenceService: which field holds the model, its storageUri and engine,
-the prediction URL, the traffic split and what a deploy records. No I/O: every command and both
-targets read a service through these functions."""
+the predictor's status and revisions, the prediction URL, the traffic split and what a deploy
+records. No I/O: every command and both targets read a service through these functions, and
+readiness.py (the rule of when a rollout serves) and stages.py build on them."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from kserve_predictor.engines import ENGINES, Engine
-from kserve_predictor.kserve import readiness
 
 Manifest = dict[str, Any]
+
+
+def predictor_spec(isvc: Manifest | None) -> dict[str, Any]:
+    """``spec.predictor`` ({} when absent)."""
+    return dict(((isvc or {}).get("spec") or {}).get("predictor") or {})
+
+
+def predictor_status(isvc: Manifest | None) -> dict[str, Any]:
+    """``status.components.predictor`` ({} before KServe has written it)."""
+    components = ((isvc or {}).get("status") or {}).get("components") or {}
+    return dict(components.get("predictor") or {})
+
+
+def latest_created(isvc: Manifest | None) -> str:
+    """The latest Knative revision KServe created ('' in Standard mode)."""
+    return str(predictor_status(isvc).get("latestCreatedRevision") or "")
 
 
 def implementation_field(isvc: Manifest) -> str | None:
     """Which predictor field holds the model (``model``, or a legacy ``<framework>``): the
     mapping with the storageUri, in either spec style."""
-    predictor = (isvc.get("spec") or {}).get("predictor") or {}
+    predictor = predictor_spec(isvc)
     return next(
         (k for k, v in predictor.items() if isinstance(v, dict) and "storageUri" in v), None
     )
@@ -38,18 +54,16 @@ def engine_of(isvc: dict[str, Any]) -> tuple[Engine | None, str, str]:
         (e for e in ENGINES.values() if e.model_format == fmt or e.legacy_field == fmt), None
     )
     protocol = str(value.get("protocolVersion") or (engine.protocol if engine else "v1"))
-    return engine, protocol, str(value["storageUri"])
+    return engine, protocol, storage_uri(isvc)
 
 
 def prediction_url(base_url: str, engine: Engine, app_name: str, protocol: str = "") -> str:
     """status.url + the protocol's path for the runtime's model name (DESIGN.md §3); for gRPC
     the host and port to dial (the model name goes in each request)."""
     protocol = protocol or engine.protocol
-    name = engine.served_model_name(app_name)
     if protocol == "grpc-v2":
         return grpc_target(base_url)
-    path = f"/v1/models/{name}:predict" if protocol == "v1" else f"/v2/models/{name}/infer"
-    return base_url.rstrip("/") + path
+    return base_url.rstrip("/") + engine.prediction_path(app_name, protocol)
 
 
 def grpc_target(base_url: str) -> str:
@@ -72,7 +86,7 @@ CANARY = "canaryTrafficPercent"
 
 
 def canary_percent(isvc: dict[str, Any]) -> int | None:
-    value = ((isvc.get("spec") or {}).get("predictor") or {}).get(CANARY)
+    value = predictor_spec(isvc).get(CANARY)
     return None if value is None else int(value)
 
 
@@ -82,14 +96,14 @@ def previous_model(isvc: dict[str, Any]) -> str:
 
 def on_revision(isvc: dict[str, Any], revision: str) -> int:
     """Percent of the traffic the status routes to ``revision``."""
-    traffic = readiness.predictor_status(isvc).get("traffic") or []
+    traffic = predictor_status(isvc).get("traffic") or []
     return sum(int(t.get("percent") or 0) for t in traffic if t.get("revisionName") == revision)
 
 
 def split(isvc: dict[str, Any]) -> dict[str, Any] | None:
     """The traffic split the status reports, each revision with its model; None when the
     service has no Knative revisions (Standard mode, or not reconciled yet)."""
-    component = readiness.predictor_status(isvc)
+    component = predictor_status(isvc)
     if not component.get("latestCreatedRevision"):
         return None
     created = str(component["latestCreatedRevision"])
@@ -150,7 +164,7 @@ def describe_split(view: dict[str, Any] | None) -> str:
 
 
 def fully_on_latest(isvc: dict[str, Any]) -> bool:
-    component = readiness.predictor_status(isvc)
+    component = predictor_status(isvc)
     created = str(component.get("latestCreatedRevision") or "")
     return component.get("latestReadyRevision") == created and on_revision(isvc, created) == 100
 
@@ -171,9 +185,19 @@ def model_to_record(existing: dict[str, Any] | None, new_storage_uri: str) -> st
     return current
 
 
-def served_prediction_url(isvc: Manifest) -> str:
-    """The prediction URL a stored InferenceService answers at: status.url and its engine's
-    path ("" before KServe has written a URL)."""
-    engine = engine_of(isvc)[0]
-    url = str((isvc.get("status") or {}).get("url") or "")
-    return prediction_url(url, engine, isvc["metadata"]["name"]) if url and engine else url
+def reachable_base(isvc: Manifest, in_pod: bool = False) -> str:
+    """The address to send requests to: status.url, or in a pod the cluster-local address
+    (status.address.url) when KServe wrote one ("" before KServe has written a URL)."""
+    status = isvc.get("status") or {}
+    internal = str((status.get("address") or {}).get("url") or "")
+    return internal if in_pod and internal else str(status.get("url") or "")
+
+
+def served_prediction_url(isvc: Manifest, in_pod: bool = False) -> str:
+    """The prediction URL a stored InferenceService answers at: ``reachable_base`` and the
+    path of its engine in the protocol its spec names ("" without a URL or a known engine)."""
+    engine, protocol, _ = engine_of(isvc)
+    base = reachable_base(isvc, in_pod)
+    return (
+        prediction_url(base, engine, isvc["metadata"]["name"], protocol) if base and engine else ""
+    )

@@ -32,6 +32,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from kserve_predictor.kserve.isvc import (
+    canary_percent,
+    latest_created,
+    predictor_spec,
+    predictor_status,
+)
+
 ROLLOUT_ID = "kserve-predictor/rollout-id"
 REVISION_LABEL = "serving.knative.dev/revision"
 COMPONENT_LABEL = "component"  # KServe's constants.KServiceComponentLabel
@@ -80,11 +87,10 @@ class Expectation:
     @classmethod
     def of_live(cls, isvc: dict[str, Any]) -> Expectation:
         """What the live spec asks for, with no apply behind it (``status``)."""
-        predictor = (isvc.get("spec") or {}).get("predictor") or {}
-        canary = predictor.get("canaryTrafficPercent")
+        canary = canary_percent(isvc)
         return cls(
             rollout_id=rollout_id(isvc),
-            latest_percent=100 if canary is None else int(canary),
+            latest_percent=100 if canary is None else canary,
             min_replicas=min_replicas(isvc),
             generation=int((isvc.get("metadata") or {}).get("generation") or 0),
         )
@@ -104,23 +110,11 @@ class Verdict:
 
 
 def rollout_id(isvc: dict[str, Any]) -> str:
-    predictor = (isvc.get("spec") or {}).get("predictor") or {}
-    return str((predictor.get("annotations") or {}).get(ROLLOUT_ID) or "")
-
-
-def predictor_status(isvc: dict[str, Any] | None) -> dict[str, Any]:
-    components = ((isvc or {}).get("status") or {}).get("components") or {}
-    return dict(components.get("predictor") or {})
-
-
-def latest_created(isvc: dict[str, Any] | None) -> str:
-    """The latest Knative revision KServe created ('' in Standard mode)."""
-    return str(predictor_status(isvc).get("latestCreatedRevision") or "")
+    return str((predictor_spec(isvc).get("annotations") or {}).get(ROLLOUT_ID) or "")
 
 
 def min_replicas(isvc: dict[str, Any]) -> int:
-    predictor = (isvc.get("spec") or {}).get("predictor") or {}
-    value = predictor.get("minReplicas")
+    value = predictor_spec(isvc).get("minReplicas")
     return 1 if value is None else max(int(value), 1)  # a Ready rollout has a pod
 
 
@@ -204,7 +198,7 @@ def judge(isvc: dict[str, Any], expect: Expectation, pods: list[dict[str, Any]] 
 
 def _off_latest(isvc: dict[str, Any]) -> str:
     component = predictor_status(isvc)
-    created = str(component.get("latestCreatedRevision") or "")
+    created = latest_created(isvc)
     traffic = component.get("traffic") or []
     latest = sum(int(t.get("percent") or 0) for t in traffic
                  if t.get("latestRevision") or t.get("revisionName") == created)  # fmt: skip
@@ -241,7 +235,7 @@ def _knative_missing(
     isvc: dict[str, Any], expect: Expectation, pods: list[dict[str, Any]] | None
 ) -> str:
     component = predictor_status(isvc)
-    created = str(component.get("latestCreatedRevision") or "")
+    created = latest_created(isvc)
     if not created or (expect.previous_revision and created == expect.previous_revision):
         return CREATING_REVISION
     if component.get("latestReadyRevision") != created:
@@ -345,7 +339,7 @@ def template_view(isvc: dict[str, Any] | None) -> str:
 
     if isvc is None:
         return ""
-    predictor = dict(((isvc.get("spec") or {}).get("predictor")) or {})
+    predictor = predictor_spec(isvc)
     predictor.pop("canaryTrafficPercent", None)
     notes = dict(predictor.get("annotations") or {})
     notes.pop(ROLLOUT_ID, None)
@@ -361,13 +355,13 @@ def expect_after(
 ) -> Expectation:
     """What the apply that turned ``live`` (None: nothing) into ``stored`` must lead to;
     ``new_pods``: it changed the template (template_view), so a new revision must come."""
-    canary = ((stored.get("spec") or {}).get("predictor") or {}).get("canaryTrafficPercent")
+    canary = canary_percent(stored)
     return Expectation(
         rollout_id=rollout_id(stored),
         previous_revision=latest_created(live) if live is not None and new_pods else "",
         # With a canary the latest revision ends with that percent, even the first one: KServe
         # routes it all until it is rolled out, then splits it with itself (ksvc_reconciler.go).
-        latest_percent=100 if canary is None else int(canary),
+        latest_percent=100 if canary is None else canary,
         min_replicas=min_replicas(stored),
         generation=int((stored.get("metadata") or {}).get("generation") or 0),
         status_before=fingerprint((live or {}).get("status")) if live is not None else "",

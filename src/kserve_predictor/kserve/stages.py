@@ -18,10 +18,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from kserve_predictor.kserve.isvc import latest_created
 from kserve_predictor.kserve.readiness import (
     CREATING_REVISION,
     REVISION_LABEL,
     Expectation,
+    condition,
     of_rollout,
 )
 
@@ -60,7 +62,7 @@ def stage(
     if missing == CREATING_REVISION:
         return Stage(0, missing)
     mine = of_rollout(pods, expect) if pods is not None else None
-    pod = _current_pod(mine or [], revision(isvc))
+    pod = _current_pod(mine or [], latest_created(isvc))
     if pod is not None:
         found = _pod_stage(pod)
         if found is not None:
@@ -76,12 +78,6 @@ def stage(
             return Stage(1, "model Pending (the predictor is starting)")
         return Stage(1, "waiting for the predictor pod to be created")
     return Stage(7, missing)
-
-
-def revision(isvc: dict[str, Any]) -> str:
-    """The latest revision KServe created (Knative mode), else ''."""
-    components = (isvc.get("status") or {}).get("components") or {}
-    return str((components.get("predictor") or {}).get("latestCreatedRevision") or "")
 
 
 def _current_pod(pods: list[dict[str, Any]], latest: str) -> dict[str, Any] | None:
@@ -102,9 +98,7 @@ def _pod_stage(pod: dict[str, Any]) -> Stage | None:
     inits = {c.get("name"): c for c in status.get("initContainerStatuses") or []}
     restarts = sum(int(c.get("restartCount") or 0) for c in [*containers.values(), *inits.values()])
     key = f"{name}#{restarts}"
-    scheduled: dict[str, Any] = next(
-        (c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), {}
-    )
+    scheduled = condition(status, "PodScheduled") or {}
     if scheduled.get("status") == "False":
         why = scheduled.get("message") or scheduled.get("reason") or "no node fits"
         return Stage(2, f"pod {name} waits for a node: {why}", key)
@@ -160,7 +154,7 @@ class StageLog:
         missing: str,
     ) -> None:
         now = stage(isvc, expect, pods, missing)
-        created = revision(isvc)
+        created = latest_created(isvc)
         if created != self._revision and created != expect.previous_revision:
             self._revision = created
             if created and now.rank < READY_RANK:  # a revision already serving is no news

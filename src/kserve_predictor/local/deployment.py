@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from kserve_predictor.engines import AUTO, Engine
+from kserve_predictor.engines import AUTO
 from kserve_predictor.errors import FuseMLError, KservePredictorError, UsageError
 from kserve_predictor.local import supervisor
 from kserve_predictor.local.layout import LocalLayout, build_layout, choose
@@ -59,13 +59,6 @@ class LocalSettings:
     """The FuseML server to register with; None skips registration."""
     workflow: str = ""
     s3: S3Settings = field(default_factory=S3Settings)
-
-
-def prediction_path(engine: Engine, name: str) -> str:
-    served = engine.served_model_name(name)
-    return (
-        f"/v1/models/{served}:predict" if engine.protocol == "v1" else f"/v2/models/{served}/infer"
-    )
 
 
 @dataclass
@@ -185,7 +178,7 @@ def _start_checked(
         model=layout.model,
         folder=str(layout.folder),
         log=str(log_path),
-        prediction_url=f"http://{url_host(host)}:{port}{prediction_path(engine, name)}",
+        prediction_url=f"http://{url_host(host)}:{port}{engine.prediction_path(name)}",
         started=time.time(),
         workers=workers,
     )
@@ -222,7 +215,7 @@ def _smoke_test(
     if protocol == "v2":
         status, text = supervisor.call(started.control, "GET", f"/v2/models/{served}")
         body = name_inputs(body, json.loads(text).get("inputs") if status == 200 else None)
-    path = prediction_path(layout.engine, layout.name)
+    path = layout.engine.prediction_path(layout.name)
     start = time.perf_counter()
     status, text = supervisor.call(started.control, "POST", path, body)
     latency = (time.perf_counter() - start) * 1000
@@ -328,7 +321,7 @@ def open_foreground(
         raise UsageError(
             f"port {port} on {host} is in use ({e.strerror}); pass another --port"
         ) from e
-    url = f"http://{url_host(host)}:{port}{prediction_path(engine, name)}"
+    url = f"http://{url_host(host)}:{port}{engine.prediction_path(name)}"
     info = detection.info
     rows = example_rows(detection.location, info) or signature_rows(info)
     curl = None

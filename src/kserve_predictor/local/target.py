@@ -18,7 +18,6 @@ from kserve_predictor.local.deployment import (
     check_options,
     deploy_local,
     open_foreground,
-    prediction_path,
 )
 from kserve_predictor.local.layout import LocalLayout, prepare
 from kserve_predictor.local.network import check_port_free, free_port
@@ -41,7 +40,6 @@ __all__ = [
     "list_apps",
     "load_app",
     "open_foreground",
-    "prediction_path",
     "prepare",
     "stop",
 ]

@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from kserve_predictor.errors import InvalidRequestError, RuntimeLoadError
+from kserve_predictor.engines import prediction_path
+from kserve_predictor.errors import InvalidRequestError, RuntimeLoadError, WrongProtocolError
 from kserve_predictor.modelserver import protocol
 from kserve_predictor.modelserver.loaders import Outputs, Runtime, load_runtime
 
@@ -126,16 +127,12 @@ def loading_model(engine: str, folder: Path, name: str) -> Any:
     return model
 
 
-class WrongProtocolError(InvalidRequestError):
-    """The engine's cluster runtime has no route for this protocol: answered with 404."""
-
-
 def decode(style: str, payload: Any, v2: bool, runtime: Runtime, name: str) -> Any:
     """The request's inputs as the runtime takes them, checked as its cluster runtime does."""
     asked = "v2" if v2 else "v1"
     if asked not in protocol.PROTOCOLS[style]:
         other = protocol.PROTOCOLS[style][0]
-        path = f"/v1/models/{name}:predict" if other == "v1" else f"/v2/models/{name}/infer"
+        path = prediction_path(other, name)
         raise WrongProtocolError(
             f"this model's cluster runtime speaks only the {other.upper()} protocol: POST {path}"
         )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from kserve_predictor.errors import ExternalError, StoreError
+from kserve_predictor.errors import SmokeTestFailed, StoreError
 from kserve_predictor.model.mlmodel import ModelInfo
 from kserve_predictor.model.urls import ModelLocation
 from kserve_predictor.retry import RetryPolicy
@@ -39,10 +39,6 @@ _V2_TYPES = {
     "float": "FP32",
     "boolean": "BOOL",
 }
-
-
-class SmokeTestFailed(ExternalError):
-    """The service answered the input example wrongly, or not at all."""
 
 
 class _Busy(Exception):

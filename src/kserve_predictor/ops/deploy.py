@@ -16,7 +16,12 @@ from typing import Any
 
 from kserve_predictor.choice.detect import Detection, detect
 from kserve_predictor.engines import Engine
-from kserve_predictor.errors import FuseMLError, PredictorMismatchError, UsageError
+from kserve_predictor.errors import (
+    FuseMLError,
+    KubernetesRefused,
+    PredictorMismatchError,
+    UsageError,
+)
 from kserve_predictor.kserve import manifests, readiness
 from kserve_predictor.kserve import release as kserve_release
 from kserve_predictor.kserve.client import Cluster, connect
@@ -25,10 +30,12 @@ from kserve_predictor.kserve.isvc import (
     describe_split,
     model_to_record,
     prediction_url,
+    reachable_base,
     split,
     storage_uri,
 )
 from kserve_predictor.kserve.ownership import ADOPT, refuse_unless_ours
+from kserve_predictor.kserve.pod import in_pod
 from kserve_predictor.layouts.convert import ConversionResult, convert
 from kserve_predictor.model.urls import ModelLocation, resolve
 from kserve_predictor.naming import check_app_name, check_host_names
@@ -186,7 +193,7 @@ def deploy(
     for manifest in objects:  # permissions, schema, webhooks, namespace, field conflicts
         try:
             previews.append(cluster.apply(manifest, dry_run=True, force=settings.force))
-        except UsageError as e:
+        except KubernetesRefused as e:
             if manifest["kind"] == "InferenceService" and settings.options.overlay:
                 raise UsageError(
                     f"--overlay makes an InferenceService the cluster refuses: {e}"
@@ -330,7 +337,6 @@ def _smoke_test(
     """Send the input example: in a pod through the cluster-local address, elsewhere through
     status.url. A Ready service that cannot be reached from here is a warning, not a failure."""
     import json
-    import os
 
     from kserve_predictor.modelserver.smoke import (
         MAX_EXAMPLE_BYTES,
@@ -353,14 +359,10 @@ def _smoke_test(
             size, MAX_EXAMPLE_BYTES,
         )  # fmt: skip
         return None
-    status = isvc.get("status") or {}
-    external = str(status.get("url") or "")
-    internal = str((status.get("address") or {}).get("url") or "")
-    in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and bool(internal)
-    url = prediction_url(internal if in_cluster else external, engine, app)
+    url = prediction_url(reachable_base(isvc, in_pod()), engine, app)
     result = send(url, body, len(rows), engine.protocol)
     if isinstance(result, Unreachable):
-        path = prediction_url("", engine, app)
+        external, path = reachable_base(isvc), engine.prediction_path(app)
         log.warning(
             "smoke test skipped: %s cannot be reached from here (%s); the service is Ready. "
             "To try it through the ingress: %s",

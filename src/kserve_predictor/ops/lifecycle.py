@@ -13,9 +13,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from kserve_predictor.errors import KservePredictorError, UsageError
-from kserve_predictor.kserve.client import ISVC_LABEL, Cluster, NoKubernetesConfig, connect
-from kserve_predictor.kserve.isvc import engine_of, prediction_url, split
+from kserve_predictor.errors import KservePredictorError, NoKubernetesConfig, UsageError
+from kserve_predictor.kserve.client import ISVC_LABEL, Cluster, connect
+from kserve_predictor.kserve.isvc import engine_of, served_prediction_url, split
 from kserve_predictor.kserve.manifests import credentials_name
 from kserve_predictor.kserve.ownership import (
     REMOVE,
@@ -119,7 +119,7 @@ def service_status(
         "protocol": protocol,
         "storage_uri": storage,
         "url": url,
-        "prediction_url": prediction_url(url, engine, name, protocol) if url and engine else "",
+        "prediction_url": served_prediction_url(isvc),
         "deployment_mode": normal_mode(recorded_mode(isvc)),
         "fuseml": registered,
         "split": split(isvc),

@@ -24,13 +24,15 @@ from kserve_predictor.errors import (
     KservePredictorError,
     ModelFormatError,
     ModelUrlError,
+    NotReady,
     PredictorMismatchError,
+    ReadyTimeout,
     RegistryError,
+    SmokeTestFailed,
 )
 from kserve_predictor.kserve import readiness
-from kserve_predictor.kserve.client import Cluster, NotReady, ReadyTimeout
+from kserve_predictor.kserve.client import Cluster
 from kserve_predictor.kserve.isvc import canary_percent, previous_model, storage_uri
-from kserve_predictor.modelserver.smoke import SmokeTestFailed
 from kserve_predictor.ops import rollout
 from kserve_predictor.ops.deploy import deploy
 from kserve_predictor.settings.groups import DeploySettings

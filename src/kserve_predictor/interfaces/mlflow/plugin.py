@@ -27,10 +27,11 @@ from mlflow.protos.databricks_pb2 import (
     RESOURCE_DOES_NOT_EXIST,
 )
 
-from kserve_predictor.errors import KservePredictorError, UsageError
+from kserve_predictor.errors import DeploymentNotFound, KservePredictorError, UsageError
 from kserve_predictor.interfaces.mlflow import config as mlflow_config
 from kserve_predictor.kserve.client import Cluster, connect
-from kserve_predictor.kserve.isvc import engine_of
+from kserve_predictor.kserve.isvc import engine_of, served_prediction_url
+from kserve_predictor.kserve.pod import in_pod
 from kserve_predictor.naming import check_app_name
 from kserve_predictor.redact import RedactingFormatter, Redactor
 from kserve_predictor.settings import build, table
@@ -48,10 +49,6 @@ class KServeDeploymentError(MlflowException, click.ClickException):  # type: ign
     def __init__(self, message: str, error_code: int, exit_code: int) -> None:
         super().__init__(message, error_code=error_code)
         self.exit_code = exit_code  # type: ignore[misc]  # click reads it per instance too
-
-
-class _NotFound(UsageError):
-    """No deployment of that name: MLflow's RESOURCE_DOES_NOT_EXIST."""
 
 
 def _redactor() -> Redactor:
@@ -72,7 +69,7 @@ def _mlflow_errors(method: F) -> F:
         except KservePredictorError as e:
             code = (
                 RESOURCE_DOES_NOT_EXIST
-                if isinstance(e, _NotFound)
+                if isinstance(e, DeploymentNotFound)
                 else INVALID_PARAMETER_VALUE
                 if isinstance(e, UsageError)
                 else INTERNAL_ERROR
@@ -173,7 +170,7 @@ class KServeDeploymentClient(BaseDeploymentClient):
         namespace = self._namespace(chosen.namespace)
         isvc = cluster.get("InferenceService", namespace, check_app_name(app, "--name"))
         if isvc is None:
-            raise _NotFound(
+            raise DeploymentNotFound(
                 f"no deployment {app} in {namespace}; make it with `mlflow deployments create`"
             )
         if not model_uri:
@@ -267,7 +264,9 @@ class KServeDeploymentClient(BaseDeploymentClient):
         namespace = self._namespace(namespace)
         isvc = self.cluster().get("InferenceService", namespace, check_app_name(app, "--name"))
         if isvc is None:
-            raise _NotFound(f"no deployment {app} in {namespace}; check the name and --endpoint")
+            raise DeploymentNotFound(
+                f"no deployment {app} in {namespace}; check the name and --endpoint"
+            )
         pods = self.cluster().pods(namespace, app)
         status = service_status(isvc, namespace, app, None, pods)
         return {**status, "flavor": status["engine"]}, isvc
@@ -294,7 +293,7 @@ class KServeDeploymentClient(BaseDeploymentClient):
                 f"deployment {info['name']} in {info['namespace']} has no prediction URL yet"
                 + (f" ({info['problem']})" if info["problem"] else "")
             )
-        url = _reachable_url(info, isvc)
+        url = served_prediction_url(isvc, in_pod())  # in a pod, the cluster-local address
         body, _ = mlflow_predict.request_body(
             inputs, info["protocol"], lambda: self._model_info(info)
         )
@@ -359,7 +358,9 @@ class KServeDeploymentClient(BaseDeploymentClient):
     def get_endpoint(self, endpoint: str) -> dict[str, Any]:
         """The namespace and the names of kserve-predictor's deployments in it."""
         if self.cluster().namespace_exists(endpoint) is False:
-            raise _NotFound(f"no namespace {endpoint}; endpoints are namespaces of the cluster")
+            raise DeploymentNotFound(
+                f"no namespace {endpoint}; endpoints are namespaces of the cluster"
+            )
         names = [d["name"] for d in self.list_deployments(endpoint)]
         return {"name": endpoint, "deployments": names}
 
@@ -400,14 +401,6 @@ def _check_in_s3(model_uri: str) -> None:
 def _summary(status: dict[str, Any]) -> dict[str, Any]:
     keys = ("name", "namespace", "ready", "engine", "protocol", "prediction_url")
     return {key: status[key] for key in keys}
-
-
-def _reachable_url(info: dict[str, Any], isvc: dict[str, Any]) -> str:
-    """In a pod, the cluster-local address (as the smoke test does); elsewhere status.url."""
-    internal = str(((isvc.get("status") or {}).get("address") or {}).get("url") or "")
-    if not (os.environ.get("KUBERNETES_SERVICE_HOST") and internal):
-        return str(info["prediction_url"])
-    return internal.rstrip("/") + str(info["prediction_url"])[len(str(info["url"]).rstrip("/")) :]
 
 
 @_mlflow_errors

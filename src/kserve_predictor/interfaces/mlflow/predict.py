@@ -8,15 +8,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from kserve_predictor.errors import ExternalError, UsageError
+from kserve_predictor.errors import PredictionFailed, UsageError
 from kserve_predictor.model.mlmodel import ModelInfo
 
 _READY_BODY = ("instances", "inputs")
 """A dict with one of these keys is already a V1/V2 request body: sent as it is."""
-
-
-class PredictionFailed(ExternalError):
-    """The deployment answered a prediction request wrongly, or not at all."""
 
 
 def rows_of(inputs: Any) -> list[list[Any]]:
