@@ -9,13 +9,7 @@ from __future__ import annotations
 
 from kserve_predictor.engines.base import Engine, LayoutPlan
 from kserve_predictor.model.mlmodel import (
-    KERAS,
-    LIGHTGBM,
-    ONNX,
-    PYFUNC,
-    SKLEARN,
-    TENSORFLOW,
-    XGBOOST,
+    ALL_FORMATS,
     ModelInfo,
 )
 
@@ -26,7 +20,7 @@ class MlflowEngine(Engine):
     legacy_field = ""  # no legacy field: needs the predictor.model style
     protocol = "v2"
     runtime = "kserve-mlserver"
-    formats = (PYFUNC, SKLEARN, XGBOOST, LIGHTGBM, ONNX, TENSORFLOW, KERAS)
+    formats = ALL_FORMATS
 
     def plan(self, info: ModelInfo, model_name: str) -> LayoutPlan:
         return LayoutPlan(copies={f: f for f in info.files})

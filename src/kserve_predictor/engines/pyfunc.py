@@ -12,13 +12,7 @@ from __future__ import annotations
 from kserve_predictor.engines.base import Engine, LayoutPlan
 from kserve_predictor.engines.own_runtime import MODEL_FORMAT, NAME
 from kserve_predictor.model.mlmodel import (
-    KERAS,
-    LIGHTGBM,
-    ONNX,
-    PYFUNC,
-    SKLEARN,
-    TENSORFLOW,
-    XGBOOST,
+    ALL_FORMATS,
     ModelInfo,
 )
 
@@ -30,7 +24,7 @@ class PyfuncEngine(Engine):
     protocol = "v1"
     runtime = NAME
     explicit_runtime = NAME
-    formats = (PYFUNC, SKLEARN, XGBOOST, LIGHTGBM, ONNX, TENSORFLOW, KERAS)
+    formats = ALL_FORMATS
 
     def plan(self, info: ModelInfo, model_name: str) -> LayoutPlan:
         return LayoutPlan(copies={f: f for f in info.files})

@@ -26,6 +26,8 @@ ONNX = "onnx"
 TENSORFLOW = "tensorflow"  # a TensorFlow SavedModel
 KERAS = "keras"  # a Keras model: a native .keras/.h5 file, or exported as a SavedModel
 PYFUNC = "pyfunc"  # only the python_function flavor: custom Python code
+ALL_FORMATS = (PYFUNC, SKLEARN, XGBOOST, LIGHTGBM, ONNX, TENSORFLOW, KERAS)
+"""Every format above: what an engine that loads any MLflow model (through mlflow.pyfunc) takes."""
 
 # The folder our conversions are written to, inside the model folder; never part of the model.
 CONVERTED_DIR = "kserve"
