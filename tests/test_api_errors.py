@@ -22,7 +22,9 @@ from kserve_predictor.errors import (
     UsageError,
     WriteConflict,
 )
-from kserve_predictor.kserve.client import Cluster, ClusterSettings, connect
+from kserve_predictor.kserve.client import Cluster
+from kserve_predictor.kserve.connection import connect
+from kserve_predictor.settings.groups import ClusterSettings
 
 NS = "default"
 

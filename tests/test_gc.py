@@ -236,9 +236,9 @@ def test_an_interrupted_conversion_is_never_deployed(
 ) -> None:
     """The pod is killed mid-copy: no InferenceService points at the half-made folder; the
     re-run completes it, and the service downloads exactly the plan."""
-    from kserve_predictor.kserve.client import ClusterSettings, connect
+    from kserve_predictor.kserve.connection import connect
     from kserve_predictor.ops.deploy import deploy
-    from kserve_predictor.settings.groups import DeploySettings
+    from kserve_predictor.settings.groups import ClusterSettings, DeploySettings
     from kserve_predictor.store.s3 import S3Store
 
     url = s3_model("tf_module")

@@ -80,7 +80,8 @@ def settings(
 
 
 def client(cluster: Cluster) -> Client:
-    from kserve_predictor.kserve.client import ClusterSettings, connect
+    from kserve_predictor.kserve.connection import connect
+    from kserve_predictor.settings.groups import ClusterSettings
 
     return connect(ClusterSettings(str(cluster.kubeconfig)))
 

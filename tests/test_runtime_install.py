@@ -73,8 +73,9 @@ def test_the_manifest_never_captures_other_models_and_runs_like_the_stock_server
 
 
 def test_install_runtime_cluster_wide_then_namespaced_and_idempotent(cluster: Cluster) -> None:
-    from kserve_predictor.kserve.client import ClusterSettings, connect
+    from kserve_predictor.kserve.connection import connect
     from kserve_predictor.ops.runtime_install import runtime_installed
+    from kserve_predictor.settings.groups import ClusterSettings
 
     api = cluster.api
     client = connect(ClusterSettings(str(cluster.kubeconfig)))
@@ -105,8 +106,9 @@ def test_install_runtime_cluster_wide_then_namespaced_and_idempotent(cluster: Cl
 def test_an_unreadable_cluster_runtime_is_unknown_not_absent(cluster: Cluster) -> None:
     """Without the ClusterRole the cluster-scoped runtimes cannot be listed: unknown, not absent
     (the compatibility check then warns instead of refusing)."""
-    from kserve_predictor.kserve.client import ClusterSettings, connect
+    from kserve_predictor.kserve.connection import connect
     from kserve_predictor.ops.runtime_install import runtime_installed
+    from kserve_predictor.settings.groups import ClusterSettings
 
     cluster.api.forbidden.add(("list", "clusterservingruntimes"))  # type: ignore[attr-defined]
     client = connect(ClusterSettings(str(cluster.kubeconfig)))

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from kserve_predictor.choice.runtime_selection import ServingRuntime, default_runtimes, select
-from kserve_predictor.kserve.client import Cluster, ClusterSettings, connect
+from kserve_predictor.kserve.client import Cluster
+from kserve_predictor.kserve.connection import connect
+from kserve_predictor.settings.groups import ClusterSettings
 
 NS = "models"
 

@@ -223,7 +223,8 @@ def test_s3_certificates_are_verified_unless_opted_out(tls_s3: str, zoo: Path) -
 
 def test_kubernetes_and_fuseml_verify_certificates_by_default(tmp_path: Path) -> None:
     from kserve_predictor.fuseml.client import FuseMLClient
-    from kserve_predictor.kserve.client import ClusterSettings, connect
+    from kserve_predictor.kserve.connection import connect
+    from kserve_predictor.settings.groups import ClusterSettings
 
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
@@ -242,9 +243,13 @@ def test_kubernetes_and_fuseml_verify_certificates_by_default(tmp_path: Path) ->
 def test_no_secret_in_any_repr() -> None:
     """What a traceback, a debugger or a log line could show masks keys and URL passwords."""
     from kserve_predictor.kserve import manifests
-    from kserve_predictor.kserve.client import ClusterSettings
     from kserve_predictor.ops.deploy import DeployResult
-    from kserve_predictor.settings.groups import DeploySettings, FuseMLSettings, S3Settings
+    from kserve_predictor.settings.groups import (
+        ClusterSettings,
+        DeploySettings,
+        FuseMLSettings,
+        S3Settings,
+    )
 
     s3 = S3Settings.from_env(
         {

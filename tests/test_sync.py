@@ -149,7 +149,8 @@ def served(state: dict[str, Any], version: str) -> bool:
 
 
 def storage(cluster: Cluster, tracking: str) -> str:
-    from kserve_predictor.kserve.client import ClusterSettings, connect
+    from kserve_predictor.kserve.connection import connect
+    from kserve_predictor.settings.groups import ClusterSettings
 
     live = connect(ClusterSettings(str(cluster.kubeconfig))).get(
         "InferenceService", "default", "iris"
@@ -159,7 +160,8 @@ def storage(cluster: Cluster, tracking: str) -> str:
 
 
 def predict(cluster: Cluster) -> None:
-    from kserve_predictor.kserve.client import ClusterSettings, connect
+    from kserve_predictor.kserve.connection import connect
+    from kserve_predictor.settings.groups import ClusterSettings
 
     live = connect(ClusterSettings(str(cluster.kubeconfig))).get(
         "InferenceService", "default", "iris"
@@ -256,7 +258,8 @@ def test_missed_webhook_caught_by_polling(
 
 
 def live(cluster: Cluster) -> dict[str, Any]:
-    from kserve_predictor.kserve.client import ClusterSettings, connect
+    from kserve_predictor.kserve.connection import connect
+    from kserve_predictor.settings.groups import ClusterSettings
 
     isvc = connect(ClusterSettings(str(cluster.kubeconfig))).get(
         "InferenceService", "default", "iris"

@@ -16,9 +16,11 @@ import pytest
 import yaml
 from servers.k8s_api import CRD_DIR, KubeApiServer, crd_available
 
-from kserve_predictor.errors import UsageError
-from kserve_predictor.kserve.client import Cluster, ClusterSettings, NotReady, ReadyTimeout, connect
+from kserve_predictor.errors import NotReady, ReadyTimeout, UsageError
+from kserve_predictor.kserve.client import Cluster
+from kserve_predictor.kserve.connection import connect
 from kserve_predictor.kserve.readiness import ROLLOUT_ID, Expectation
+from kserve_predictor.settings.groups import ClusterSettings
 
 NS, NAME = "default", "iris"
 needs_crd = pytest.mark.skipif(not crd_available(), reason=f"no KServe CRD in {CRD_DIR}")

@@ -99,7 +99,7 @@ class RolloutTarget:
 
 def rollout_from_env(env: Mapping[str, str] | None = None) -> RolloutTarget:
     """A promote/rollback step: FUSEML_APP_NAME names the service (the deploy step's)."""
-    from kserve_predictor.kserve.client import connect
+    from kserve_predictor.kserve.connection import connect
 
     env = os.environ if env is None else env
     result_file(env)  # a bad TASK_RESULT must fail before anything is changed

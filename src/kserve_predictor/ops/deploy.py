@@ -24,7 +24,8 @@ from kserve_predictor.errors import (
 )
 from kserve_predictor.kserve import manifests, readiness
 from kserve_predictor.kserve import release as kserve_release
-from kserve_predictor.kserve.client import Cluster, connect
+from kserve_predictor.kserve.client import Cluster
+from kserve_predictor.kserve.connection import connect
 from kserve_predictor.kserve.isvc import (
     PREVIOUS,
     describe_split,

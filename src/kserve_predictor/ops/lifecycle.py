@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kserve_predictor.errors import KservePredictorError, NoKubernetesConfig, UsageError
-from kserve_predictor.kserve.client import ISVC_LABEL, Cluster, connect
+from kserve_predictor.kserve.client import ISVC_LABEL, Cluster
+from kserve_predictor.kserve.connection import connect
 from kserve_predictor.kserve.isvc import engine_of, served_prediction_url, split
 from kserve_predictor.kserve.manifests import credentials_name
 from kserve_predictor.kserve.ownership import (

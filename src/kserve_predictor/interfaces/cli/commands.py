@@ -42,7 +42,7 @@ def _cluster_settings(args: argparse.Namespace) -> Any:
 
 def _cluster(args: argparse.Namespace) -> Any:
     """The cluster of --kubeconfig/--context."""
-    from kserve_predictor.kserve.client import connect
+    from kserve_predictor.kserve.connection import connect
 
     return connect(_cluster_settings(args))
 

@@ -29,7 +29,8 @@ from mlflow.protos.databricks_pb2 import (
 
 from kserve_predictor.errors import DeploymentNotFound, KservePredictorError, UsageError
 from kserve_predictor.interfaces.mlflow import config as mlflow_config
-from kserve_predictor.kserve.client import Cluster, connect
+from kserve_predictor.kserve.client import Cluster
+from kserve_predictor.kserve.connection import connect
 from kserve_predictor.kserve.isvc import engine_of, served_prediction_url
 from kserve_predictor.kserve.pod import in_pod
 from kserve_predictor.naming import check_app_name
