@@ -243,7 +243,7 @@ def test_kubernetes_and_fuseml_verify_certificates_by_default(tmp_path: Path) ->
 def test_no_secret_in_any_repr() -> None:
     """What a traceback, a debugger or a log line could show masks keys and URL passwords."""
     from kserve_predictor.kserve import manifests
-    from kserve_predictor.ops.deploy import DeployResult
+    from kserve_predictor.ops.deploy_plan import DeployResult
     from kserve_predictor.settings.groups import (
         ClusterSettings,
         DeploySettings,

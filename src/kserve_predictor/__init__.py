@@ -13,8 +13,8 @@ __version__ = "0.1.0"
 
 _HOMES = {
     "deploy": "kserve_predictor.ops.deploy",
-    "render": "kserve_predictor.ops.deploy",
-    "DeployResult": "kserve_predictor.ops.deploy",
+    "render": "kserve_predictor.ops.deploy_plan",
+    "DeployResult": "kserve_predictor.ops.deploy_plan",
     "status": "kserve_predictor.ops.lifecycle",
     "delete": "kserve_predictor.ops.lifecycle",
     "promote": "kserve_predictor.ops.rollout",
@@ -50,12 +50,12 @@ if TYPE_CHECKING:  # what type checkers and editors see; nothing is imported at 
         open_foreground as open_foreground,
     )
     from kserve_predictor.ops.deploy import (
-        DeployResult as DeployResult,
-    )
-    from kserve_predictor.ops.deploy import (
         deploy as deploy,
     )
-    from kserve_predictor.ops.deploy import (
+    from kserve_predictor.ops.deploy_plan import (
+        DeployResult as DeployResult,
+    )
+    from kserve_predictor.ops.deploy_plan import (
         render as render,
     )
     from kserve_predictor.ops.lifecycle import (

@@ -105,7 +105,7 @@ def deployment(command: str, settings: Any, result: Any) -> str:
             f"changed: {', '.join(result.changed) or 'nothing'}\n{result.prediction_url}"
         )
         if result.protocol == "grpc-v2":
-            from kserve_predictor.ops.deploy import GRPC_METHOD
+            from kserve_predictor.ops.deploy_plan import GRPC_METHOD
 
             human += f"\ngRPC: call {GRPC_METHOD} with model_name {result.app_name}"
         if settings.options.canary_traffic_percent is not None:

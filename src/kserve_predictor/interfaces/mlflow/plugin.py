@@ -394,7 +394,7 @@ def _check_in_s3(model_uri: str) -> None:
     """KServe's storage initializer downloads from S3: refuse any other model location here,
     before the cluster's configuration is read."""
     from kserve_predictor.model.urls import resolve
-    from kserve_predictor.ops.deploy import require_s3
+    from kserve_predictor.ops.deploy_checks import require_s3
 
     require_s3(model_uri, resolve(model_uri, _s3()).url, run_local=True)
 
