@@ -11,30 +11,21 @@ the ``mlflow`` CLI prints its one line (``Error: ...``) instead of a traceback.
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
-import click
 from mlflow.deployments import BaseDeploymentClient, PredictionsResponse
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import (
-    INTERNAL_ERROR,
-    INVALID_PARAMETER_VALUE,
-    RESOURCE_DOES_NOT_EXIST,
-)
 
-from kserve_predictor.errors import DeploymentNotFound, KservePredictorError, UsageError
+from kserve_predictor.errors import DeploymentNotFound, UsageError
 from kserve_predictor.interfaces.mlflow import config as mlflow_config
+from kserve_predictor.interfaces.mlflow.edge import mlflow_errors
 from kserve_predictor.kserve.client import Cluster
 from kserve_predictor.kserve.connection import connect
 from kserve_predictor.kserve.isvc import engine_of, served_prediction_url
 from kserve_predictor.kserve.pod import in_pod
 from kserve_predictor.naming import check_app_name
-from kserve_predictor.redact import RedactingFormatter, Redactor
 from kserve_predictor.settings import build, table
 from kserve_predictor.settings.groups import DeploySettings, S3Settings
 
@@ -44,62 +35,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 __all__ = ["KServeDeploymentClient", "run_local", "target_help"]
 
 
-class KServeDeploymentError(MlflowException, click.ClickException):  # type: ignore[misc]
-    """An MlflowException the mlflow CLI shows as one line, exiting 2 for bad input."""
-
-    def __init__(self, message: str, error_code: int, exit_code: int) -> None:
-        super().__init__(message, error_code=error_code)
-        self.exit_code = exit_code  # type: ignore[misc]  # click reads it per instance too
-
-
-def _redactor() -> Redactor:
-    return Redactor(
-        [os.environ.get("AWS_ACCESS_KEY_ID", ""), os.environ.get("AWS_SECRET_ACCESS_KEY", "")]
-    )
-
-
-def _mlflow_errors(method: F) -> F:
-    """The product's errors as KServeDeploymentError: one redacted line, flags spelled as the
-    config keys that do the same here."""
-
-    @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        _log_to_stderr()
-        try:
-            return method(*args, **kwargs)
-        except KservePredictorError as e:
-            code = (
-                RESOURCE_DOES_NOT_EXIST
-                if isinstance(e, DeploymentNotFound)
-                else INVALID_PARAMETER_VALUE
-                if isinstance(e, UsageError)
-                else INTERNAL_ERROR
-            )
-            message = _redactor()(mlflow_config.as_config_keys(str(e)))
-            raise KServeDeploymentError(message, code, e.exit_code) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _log_to_stderr() -> None:
-    """Progress and warnings on stderr, redacted, unless the application configured logging."""
-    ours = logging.getLogger("kserve_predictor")
-    if ours.handlers or logging.getLogger().handlers:
-        return
-    handler = logging.StreamHandler()
-    handler.setFormatter(_PluginFormatter(_redactor(), "%(levelname)s kserve: %(message)s"))
-    ours.addHandler(handler)
-    ours.setLevel(logging.INFO)
-    ours.propagate = False
-
-
-class _PluginFormatter(RedactingFormatter):
-    """Log lines redacted, with the product's flags spelled as config keys."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return mlflow_config.as_config_keys(super().format(record))
-
-
 def _s3() -> S3Settings:
     return S3Settings.from_env()
 
@@ -107,7 +42,7 @@ def _s3() -> S3Settings:
 class KServeDeploymentClient(BaseDeploymentClient):
     """Deployments are InferenceServices made by kserve-predictor; endpoints are namespaces."""
 
-    @_mlflow_errors
+    @mlflow_errors
     def __init__(self, target_uri: str) -> None:
         super().__init__(target_uri)
         self.context = mlflow_config.kube_context(target_uri)
@@ -125,7 +60,7 @@ class KServeDeploymentClient(BaseDeploymentClient):
 
     # --- deployments ------------------------------------------------------------------------
 
-    @_mlflow_errors
+    @mlflow_errors
     def create_deployment(
         self,
         name: str,
@@ -150,7 +85,7 @@ class KServeDeploymentClient(BaseDeploymentClient):
             )
         return self._deploy(settings, cluster)
 
-    @_mlflow_errors
+    @mlflow_errors
     def update_deployment(
         self,
         name: str,
@@ -210,7 +145,7 @@ class KServeDeploymentClient(BaseDeploymentClient):
         log.info("%s ready in %s: %s", result.app_name, result.namespace, result.prediction_url)
         return {"name": result.app_name, "flavor": result.engine, **result.as_dict()}
 
-    @_mlflow_errors
+    @mlflow_errors
     def delete_deployment(
         self, name: str, config: dict[str, Any] | None = None, endpoint: str | None = None
     ) -> None:
@@ -231,7 +166,7 @@ class KServeDeploymentClient(BaseDeploymentClient):
         for item in removed:
             log.info("deleted %s", item)
 
-    @_mlflow_errors
+    @mlflow_errors
     def list_deployments(self, endpoint: str | None = None) -> list[dict[str, Any]]:
         """kserve-predictor's InferenceServices in the namespace (``endpoint``, default the
         context's), each with name, namespace, ready, engine and prediction_url."""
@@ -252,7 +187,7 @@ class KServeDeploymentClient(BaseDeploymentClient):
             if is_managed(isvc)
         ]
 
-    @_mlflow_errors
+    @mlflow_errors
     def get_deployment(self, name: str, endpoint: str | None = None) -> dict[str, Any]:
         """The InferenceService's state: ready, url, prediction_url, engine, protocol,
         storage_uri, and the problem when it is not ready."""
@@ -272,7 +207,7 @@ class KServeDeploymentClient(BaseDeploymentClient):
         status = service_status(isvc, namespace, app, None, pods)
         return {**status, "flavor": status["engine"]}, isvc
 
-    @_mlflow_errors
+    @mlflow_errors
     def predict(
         self, deployment_name: str | None = None, inputs: Any = None, endpoint: str | None = None
     ) -> PredictionsResponse:
@@ -343,19 +278,19 @@ class KServeDeploymentClient(BaseDeploymentClient):
 
     # --- endpoints: namespaces --------------------------------------------------------------
 
-    @_mlflow_errors
+    @mlflow_errors
     def create_endpoint(self, name: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
         raise UsageError(_NO_NAMESPACE_WRITES.format(what="created", name=name))
 
-    @_mlflow_errors
+    @mlflow_errors
     def update_endpoint(self, endpoint: str, config: dict[str, Any] | None = None) -> None:
         raise UsageError(_NO_NAMESPACE_WRITES.format(what="changed", name=endpoint))
 
-    @_mlflow_errors
+    @mlflow_errors
     def delete_endpoint(self, endpoint: str) -> None:
         raise UsageError(_NO_NAMESPACE_WRITES.format(what="deleted", name=endpoint))
 
-    @_mlflow_errors
+    @mlflow_errors
     def get_endpoint(self, endpoint: str) -> dict[str, Any]:
         """The namespace and the names of kserve-predictor's deployments in it."""
         if self.cluster().namespace_exists(endpoint) is False:
@@ -365,7 +300,7 @@ class KServeDeploymentClient(BaseDeploymentClient):
         names = [d["name"] for d in self.list_deployments(endpoint)]
         return {"name": endpoint, "deployments": names}
 
-    @_mlflow_errors
+    @mlflow_errors
     def list_endpoints(self) -> list[dict[str, Any]]:
         """The namespaces holding kserve-predictor's deployments (a cluster-wide list)."""
         from kserve_predictor.kserve.ownership import is_managed
@@ -404,7 +339,7 @@ def _summary(status: dict[str, Any]) -> dict[str, Any]:
     return {key: status[key] for key in keys}
 
 
-@_mlflow_errors
+@mlflow_errors
 def run_local(
     name: str, model_uri: str, flavor: str | None = None, config: dict[str, Any] | None = None
 ) -> None:
