@@ -2,12 +2,14 @@
 
 The library's entry points are importable from here (docs/library.md); each is loaded on first
 use, so ``import kserve_predictor`` stays light and the packages behind it are free to move.
+Nothing is imported here statically: every module of the package may import ``__version__``
+from the root without reaching a layer above its own.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -32,62 +34,6 @@ _HOMES = {
     "ServingOptions": "kserve_predictor.settings.serving",
 }
 __all__ = ["__version__", *_HOMES]
-
-if TYPE_CHECKING:  # what type checkers and editors see; nothing is imported at run time
-    from kserve_predictor.choice.detect import (
-        detect as detect,
-    )
-    from kserve_predictor.layouts.convert import (
-        convert as convert,
-    )
-    from kserve_predictor.local.target import (
-        LocalSettings as LocalSettings,
-    )
-    from kserve_predictor.local.target import (
-        deploy_local as deploy_local,
-    )
-    from kserve_predictor.local.target import (
-        open_foreground as open_foreground,
-    )
-    from kserve_predictor.ops.deploy import (
-        deploy as deploy,
-    )
-    from kserve_predictor.ops.deploy_plan import (
-        DeployResult as DeployResult,
-    )
-    from kserve_predictor.ops.deploy_plan import (
-        render as render,
-    )
-    from kserve_predictor.ops.lifecycle import (
-        delete as delete,
-    )
-    from kserve_predictor.ops.lifecycle import (
-        status as status,
-    )
-    from kserve_predictor.ops.rollout import (
-        promote as promote,
-    )
-    from kserve_predictor.ops.rollout import (
-        rollback as rollback,
-    )
-    from kserve_predictor.settings.groups import (
-        ClusterSettings as ClusterSettings,
-    )
-    from kserve_predictor.settings.groups import (
-        DeploySettings as DeploySettings,
-    )
-    from kserve_predictor.settings.groups import (
-        FuseMLSettings as FuseMLSettings,
-    )
-    from kserve_predictor.settings.groups import (
-        NetworkSettings as NetworkSettings,
-    )
-    from kserve_predictor.settings.groups import (
-        S3Settings as S3Settings,
-    )
-    from kserve_predictor.settings.serving import (
-        ServingOptions as ServingOptions,
-    )
 
 
 def __getattr__(name: str) -> Any:
