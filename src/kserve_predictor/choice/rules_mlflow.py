@@ -61,7 +61,7 @@ def pyfunc_python(ctx: Context) -> list[Finding]:
     """A class or function pickled by value (cloudpickle's _make_skeleton_class, _make_function:
     code objects) under another Python minor fails to unpickle ("code expected at most 16
     arguments, got 18"); a class imported from a module (code_paths, a package) is pickled by
-    reference and loads. Claimed only when the pickle's opcodes say so (model_needs)."""
+    reference and loads. Claimed only when the pickle's opcodes say so (choice/needs.py)."""
     trained, served = (
         parse_version(ctx.needs.version("python")),
         parse_version(ctx.libraries.version("python")),

@@ -285,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--config",
         required=True,
-        help="the entries to keep (YAML; README: Follow a registry alias)",
+        help="the entries to keep (YAML; docs/canary-and-sync.md: Follow a registry alias)",
     )
     add("--listen", default="0.0.0.0:8080", help="webhook, /healthz, /metrics, /status (HOST:PORT)")
     add(

@@ -243,7 +243,7 @@ create / update config (-C key=value)
   allow_incompatible=true  deploy although the runtime is known not to serve the model correctly
   runtime_libraries=LIST   what the runtime image holds, e.g. 'scikit-learn==1.9.1,numpy==2.4.6'
   serving options:         {", ".join(NAMES)}
-                           (see the README's serving options table)
+                           (see docs/serving-options.md)
 update without -m keeps the model and predictor the service serves; other keys not given take
 their defaults, as a re-run of `kserve-predictor deploy` does.
 

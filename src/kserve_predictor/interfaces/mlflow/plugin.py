@@ -2,7 +2,7 @@
 
 Registered through the ``mlflow.deployments`` entry point and loaded only by MLflow, so this
 module may import MLflow; ``import kserve_predictor`` never does. Every operation is the
-library's own (deploy, lifecycle.status/delete, serving.local.deploy_local): there is no second
+library's own (ops.deploy, ops.lifecycle status/delete, local.deploy_local): there is no second
 deploy path. An endpoint is a Kubernetes namespace.
 
 Errors leave as ``KServeDeploymentError``, an MlflowException that is also a click exception, so
