@@ -1,6 +1,7 @@
 """The product's Kubernetes client (kserve/client.py, kserve/wait.py) against the Kubernetes
-API test server, in one process: waiting for the written generation, failing fast, 410 recovery, a deadline that holds
-when the server hangs or restarts, field conflicts, undeclared fields and the kubeconfig."""
+API test server, in one process: waiting for the written generation, failing fast, 410
+recovery, a deadline that holds when the server hangs or restarts, field conflicts, undeclared
+fields and the kubeconfig."""
 
 from __future__ import annotations
 
