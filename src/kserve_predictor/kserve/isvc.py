@@ -104,9 +104,9 @@ def split(isvc: dict[str, Any]) -> dict[str, Any] | None:
     """The traffic split the status reports, each revision with its model; None when the
     service has no Knative revisions (Standard mode, or not reconciled yet)."""
     component = predictor_status(isvc)
-    if not component.get("latestCreatedRevision"):
+    created = latest_created(isvc)
+    if not created:
         return None
-    created = str(component["latestCreatedRevision"])
     ready = str(component.get("latestReadyRevision") or "")
     rolled_out = str(component.get("latestRolledoutRevision") or "")
     current = storage_uri(isvc)
@@ -164,9 +164,11 @@ def describe_split(view: dict[str, Any] | None) -> str:
 
 
 def fully_on_latest(isvc: dict[str, Any]) -> bool:
-    component = predictor_status(isvc)
-    created = str(component.get("latestCreatedRevision") or "")
-    return component.get("latestReadyRevision") == created and on_revision(isvc, created) == 100
+    created = latest_created(isvc)
+    return (
+        predictor_status(isvc).get("latestReadyRevision") == created
+        and on_revision(isvc, created) == 100
+    )
 
 
 def model_to_record(existing: dict[str, Any] | None, new_storage_uri: str) -> str:

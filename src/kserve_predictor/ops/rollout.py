@@ -31,6 +31,8 @@ from kserve_predictor.kserve.isvc import (
     describe_split,
     fully_on_latest,
     implementation_field,
+    latest_created,
+    predictor_status,
     previous_model,
     served_prediction_url,
     split,
@@ -215,7 +217,7 @@ def promote(
         isvc, readiness.Expectation.of_live(isvc), cluster.pods(namespace, name)
     )
     if not verdict.ready:
-        created = readiness.predictor_status(isvc).get("latestCreatedRevision")
+        created = latest_created(isvc)
         raise UsageError(
             f"the canary revision {created} of {namespace}/{name} is not serving "
             f"({verdict.failure or verdict.waiting}), so nothing was promoted; see "
@@ -254,10 +256,10 @@ def rollback(
             f"nothing to do: already serving the previous model; {describe_split(split(isvc))}",
             split(isvc),
         )  # fmt: skip
-    component = readiness.predictor_status(isvc)
+    component = predictor_status(isvc)
     if previous != current and not (
         component.get("previousRolledoutRevision")
-        or component.get("latestRolledoutRevision") not in (None, "", component.get("latestCreatedRevision"))
+        or component.get("latestRolledoutRevision") not in (None, "", latest_created(isvc))
     ):  # fmt: skip
         raise UsageError(
             f"KServe reports no earlier rolled-out revision of {namespace}/{name} to send the "
