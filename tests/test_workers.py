@@ -132,3 +132,37 @@ def test_workers_are_refused_for_kserve_before_anything_is_made(tmp_path: Path) 
     )  # fmt: skip
     assert done.code == 2 and done.stderr.count("\n") == 1, done.stderr
     assert "--workers applies to --target local" in done.stderr
+
+
+def test_a_stop_signal_while_the_app_is_built_stops_the_server() -> None:
+    """SIGTERM (``kill``, Ctrl-C, a test's killpg) can come while the server still builds its
+    app, before uvicorn takes the signals over; kserve's own handler then stopped nothing and
+    the server served on. The signal is sent from inside the real RESTServer.create_application,
+    so the moment is the same on a fast or a loaded machine."""
+    code = (
+        "import os, signal, kserve\n"
+        "from kserve.protocol.rest.server import RESTServer\n"
+        "from kserve_predictor.modelserver.server import serve\n"
+        "class M(kserve.Model):\n"
+        "    def __init__(self):\n"
+        "        super().__init__('m')\n"
+        "        self.ready = True\n"
+        "real = RESTServer.create_application\n"
+        "def building(self):\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    return real(self)\n"
+        "RESTServer.create_application = building\n"
+        f"serve(M(), '127.0.0.1', {free_port()})\n"
+        "print('stopped', flush=True)\n"
+    )
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+        )
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"the server kept serving after SIGTERM: {e.stderr!r}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "stopped"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import socket
 import sys
 import threading
@@ -309,7 +310,12 @@ def serve(
             self._rest_server = rest
             self.servers.append(rest.start())
             self.setup_event_loop()
-            self.register_signal_handler()
+            # A stop signal that comes while the app is still being built, before uvicorn
+            # takes the signals over, must stop the server too: kserve's own handler
+            # (register_signal_handler) stops only its multiprocess server, and the server
+            # then went on serving.
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+                signal.signal(sig, lambda *_: setattr(rest._server, "should_exit", True))
             asyncio.run(self._serve())
 
     try:
