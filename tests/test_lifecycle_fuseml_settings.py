@@ -19,6 +19,7 @@ from servers.tracking_http import serve_in_thread
 from kserve_predictor.fuseml.client import Application, FuseMLClient
 
 NS = "default"
+ONE_TRY = "0.2"  # seconds of retrying: shorter than the first pause
 
 
 class _TlsFuseML(FuseMLServer):
@@ -104,3 +105,41 @@ def test_status_and_delete_use_the_fuseml_tls_setting(
     verified = {**env, "KSERVE_PREDICTOR_FUSEML_VERIFY_TLS": "true"}
     refused = run_cli("status", "tls-app", "-n", NS, env=verified)
     assert refused.code != 0 and "certificate" in refused.stderr.lower(), refused.stderr
+
+
+def test_status_and_delete_use_the_retry_setting(cluster: Cluster, fuseml: Any) -> None:
+    """KSERVE_PREDICTOR_RETRY_SECONDS bounds FuseML's retries for status and delete as for
+    deploy: ONE_TRY leaves no time for a second try (the first pause is 0.25 s or more,
+    retry.RetryPolicy), so a passing 503 is the answer; the default outlasts it."""
+    url = "http://retry-app.default.example.com/v1/models/retry-app:predict"
+    FuseMLClient(fuseml.url).register(
+        Application(name="retry-app", url=url, workflow="wf", k8s_namespace=NS)
+    )
+    cluster.api.put_object("inferenceservices", _service("retry-app"))  # type: ignore[attr-defined]
+    env = {"KUBECONFIG": str(cluster.kubeconfig), "FUSEML_SERVER_URL": fuseml.url}
+
+    fuseml.fail_next(503, times=1, method="GET")
+    once = run_cli(
+        "status", "retry-app", "-n", NS, env={**env, "KSERVE_PREDICTOR_RETRY_SECONDS": ONE_TRY}
+    )
+    assert once.code != 0 and "503" in once.stderr, once.stderr
+
+    fuseml.fail_next(503, times=2, method="GET")
+    retried = run_cli("status", "retry-app", "-n", NS, "--output", "json", env=env)
+    assert "error" not in retried.stderr, retried.stderr  # exit 1: the service is not ready
+    assert json.loads(retried.stdout)["fuseml"] == url
+
+    fuseml.fail_next(503, times=1, method="DELETE")
+    refused = run_cli(
+        "delete",
+        "retry-app",
+        "-n",
+        NS,
+        "--force",
+        env={**env, "KSERVE_PREDICTOR_RETRY_SECONDS": ONE_TRY},
+    )
+    assert refused.code != 0 and "503" in refused.stderr, refused.stderr
+    fuseml.fail_next(503, times=1, method="DELETE")
+    deleted = run_cli("delete", "retry-app", "-n", NS, "--force", env=env)
+    assert deleted.code == 0, deleted.stderr
+    assert "retry-app" not in fuseml.applications
