@@ -143,3 +143,22 @@ def test_status_and_delete_use_the_retry_setting(cluster: Cluster, fuseml: Any) 
     deleted = run_cli("delete", "retry-app", "-n", NS, "--force", env=env)
     assert deleted.code == 0, deleted.stderr
     assert "retry-app" not in fuseml.applications
+
+
+def test_a_refused_certificate_is_said_at_once(tls_fuseml: _TlsFuseML) -> None:
+    """A certificate that fails verification fails every try alike: the one retry policy (for
+    Kubernetes, S3 and FuseML) raises it at the first, even where the client calls every
+    connection error transient, as FuseML's does."""
+    import requests
+
+    from kserve_predictor.retry import RetryPolicy
+
+    tries = []
+
+    def attempt(timeouts: tuple[float, float]) -> None:
+        tries.append(timeouts)
+        requests.get(f"{tls_fuseml.url}/applications", timeout=timeouts)
+
+    with pytest.raises(requests.exceptions.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
+        RetryPolicy(seconds=30).call("GET /applications", attempt, lambda error: True)
+    assert len(tries) == 1

@@ -98,7 +98,12 @@ class RetryPolicy:
                     raise
                 if contact is not None and _reached(e):
                     contact.answered = True
-                if not transient(e) or out_of_attempts or time.monotonic() + pause >= end:
+                if (
+                    not transient(e)
+                    or certificate_refused(e)
+                    or out_of_attempts
+                    or time.monotonic() + pause >= end
+                ):
                     raise
                 log.debug("%s: %s, retrying in %.1f s", what, describe(e), pause)
             else:
@@ -153,6 +158,14 @@ def unreached(error: BaseException) -> str:
             inner = next((c for c in causes if isinstance(c, OSError) and c.strerror), None)
             return (inner.strerror if inner is not None else "") or "no connection"
     return ""
+
+
+def certificate_refused(error: BaseException) -> bool:
+    """The server's TLS certificate failed verification: the same on every try, so it is said
+    at once instead of after the retries (a handshake cut by the network stays retryable)."""
+    import ssl
+
+    return any(isinstance(c, ssl.SSLCertVerificationError) for c in _causes(error))
 
 
 def _reached(error: BaseException) -> bool:
