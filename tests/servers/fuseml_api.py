@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .tracking_http import TrackingHTTPServer, base_url, serve_in_thread, shut_down
+from .tracking_http import ServerInThread, TrackingHTTPServer, serve_in_thread, shut_down
 
 REQUIRED = ("name", "type", "url", "workflow", "k8s_namespace")
 Obj = dict[str, Any]
@@ -181,7 +181,7 @@ class _HttpServer(TrackingHTTPServer):
         super().__init__(address, _Handler, api)
 
 
-class FuseMLServer:
+class FuseMLServer(ServerInThread):
     """The FuseML Applications API on 127.0.0.1 (port 0: any free port).
 
     ``start()`` returns the base URL; also usable as a context manager.
@@ -204,17 +204,6 @@ class FuseMLServer:
             return
         shut_down(self._httpd, self._thread)
         self._httpd = None
-
-    def __enter__(self) -> FuseMLServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return base_url(self._httpd)
 
     @property
     def applications(self) -> dict[str, Obj]:

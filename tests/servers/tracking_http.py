@@ -7,7 +7,7 @@ import contextlib
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 class TrackingHTTPServer(ThreadingHTTPServer):
@@ -63,3 +63,27 @@ def base_url(httpd: TrackingHTTPServer | None) -> str:
         raise RuntimeError("the server is not started")
     host, port = httpd.server_address[:2]
     return f"http://{host!s}:{port}"
+
+
+class ServerInThread:
+    """A test server run in a thread: ``start()`` and ``stop()`` of its own, a context manager
+    and its base URL from here."""
+
+    _httpd: TrackingHTTPServer | None
+
+    def start(self) -> str:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return base_url(self._httpd)

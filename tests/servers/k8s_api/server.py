@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from ..tracking_http import base_url, serve_in_thread, shut_down
+from ..tracking_http import ServerInThread, serve_in_thread, shut_down
 from .http import _Api, _Fault, _HttpServer
 from .rbac import Role
 from .registry import _carry_system_metadata, _with_identity, _WriteContext
@@ -74,7 +74,7 @@ class _Dispatcher:
                 self._queue.task_done()
 
 
-class KubeApiServer:
+class KubeApiServer(ServerInThread):
     """A Kubernetes API server for tests, on 127.0.0.1, with KServe's CRDs and webhooks.
 
     Args:
@@ -163,17 +163,6 @@ class KubeApiServer:
         shut_down(self._httpd, self._thread)
         self._dispatcher.stop()
         self._httpd = None
-
-    def __enter__(self) -> KubeApiServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return base_url(self._httpd)
 
     def client_configuration(self) -> Any:
         """A ``kubernetes.client.Configuration`` pointed at this server."""
