@@ -25,7 +25,7 @@ _HOMES = {
     "convert": "kserve_predictor.layouts.convert",
     "deploy_local": "kserve_predictor.local.target",
     "open_foreground": "kserve_predictor.local.target",
-    "LocalSettings": "kserve_predictor.local.target",
+    "LocalSettings": "kserve_predictor.settings.groups",
     "DeploySettings": "kserve_predictor.settings.groups",
     "S3Settings": "kserve_predictor.settings.groups",
     "ClusterSettings": "kserve_predictor.settings.groups",

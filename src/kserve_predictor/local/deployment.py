@@ -13,10 +13,9 @@ import logging
 import secrets
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from kserve_predictor.engines import AUTO
 from kserve_predictor.errors import FuseMLError, KservePredictorError, UsageError
 from kserve_predictor.local import supervisor
 from kserve_predictor.local.layout import LocalLayout, build_layout, choose
@@ -32,33 +31,11 @@ from kserve_predictor.local.registry import (
     url_host,
 )
 from kserve_predictor.naming import check_app_name
-from kserve_predictor.settings.groups import FuseMLSettings, S3Settings
+from kserve_predictor.settings.groups import DEFAULT_START_TIMEOUT, LocalSettings, S3Settings
 
 log = logging.getLogger("kserve_predictor.serving.deployment")  # stable log channel, not the path
 
-DEFAULT_START_TIMEOUT = 120.0
 MAX_WORKERS = 64  # each worker holds its own copy of the model
-
-
-@dataclass(frozen=True)
-class LocalSettings:
-    """What ``deploy --target local`` needs; built once by the CLI (or a library user)."""
-
-    model_url: str
-    app_name: str
-    predictor: str = AUTO
-    host: str = "127.0.0.1"
-    port: int | None = None
-    """None: on a redeploy the running server's port (the URL stays), else a free one."""
-    timeout: float = DEFAULT_START_TIMEOUT
-    """Seconds the new server may take to load the model and answer ready."""
-    smoke_test: bool = True
-    workers: int | None = None
-    """Server processes on the port; None: the CPUs this process may use (``usable_cpus``)."""
-    fuseml: FuseMLSettings | None = None
-    """The FuseML server to register with; None skips registration."""
-    workflow: str = ""
-    s3: S3Settings = field(default_factory=S3Settings)
 
 
 @dataclass

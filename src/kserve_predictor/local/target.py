@@ -14,7 +14,6 @@ from kserve_predictor.errors import LocalServerError
 from kserve_predictor.local.deployment import (
     ForegroundServer,
     LocalDeployment,
-    LocalSettings,
     check_options,
     deploy_local,
     open_foreground,
@@ -23,6 +22,7 @@ from kserve_predictor.local.layout import LocalLayout, prepare
 from kserve_predictor.local.network import check_port_free, free_port
 from kserve_predictor.local.registry import LocalApp, deploy_lock, forget_app, list_apps, load_app
 from kserve_predictor.local.supervisor import is_running, stop_process
+from kserve_predictor.settings.groups import LocalSettings
 
 __all__ = [
     "ForegroundServer",

@@ -17,6 +17,7 @@ __all__ = [
     "ClusterSettings",
     "DeploySettings",
     "FuseMLSettings",
+    "LocalSettings",
     "NetworkSettings",
     "S3Settings",
     "parse_bool",
@@ -235,3 +236,29 @@ class DeploySettings:
 
     def secrets(self) -> list[str]:
         return self.s3.secrets()
+
+
+DEFAULT_START_TIMEOUT = 120.0
+"""Seconds a local server may take to load the model and answer ready, when no --timeout
+(or run-local timeout key) says otherwise."""
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """What ``deploy --target local`` needs; built once by the CLI (or a library user)."""
+
+    model_url: str
+    app_name: str
+    predictor: str = default("predictor")
+    host: str = default("host")
+    port: int | None = default("port")
+    """None: on a redeploy the running server's port (the URL stays), else a free one."""
+    timeout: float = DEFAULT_START_TIMEOUT
+    """Seconds the new server may take to load the model and answer ready."""
+    smoke_test: bool = default("smoke_test")
+    workers: int | None = default("workers")
+    """Server processes on the port; None: the CPUs this process may use (``usable_cpus``)."""
+    fuseml: FuseMLSettings | None = None
+    """The FuseML server to register with; None skips registration."""
+    workflow: str = default("workflow")
+    s3: S3Settings = field(default_factory=S3Settings)

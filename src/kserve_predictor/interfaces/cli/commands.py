@@ -142,7 +142,8 @@ def cmd_deploy(args: argparse.Namespace, redactor: Redactor) -> int:
 
 
 def _deploy_local(args: argparse.Namespace, redactor: Redactor, name: str) -> int:
-    from kserve_predictor.local.target import LocalSettings, deploy_local
+    from kserve_predictor.local.target import deploy_local
+    from kserve_predictor.settings.groups import LocalSettings
 
     settings = LocalSettings(
         model_url=args.model_url,

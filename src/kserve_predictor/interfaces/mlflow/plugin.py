@@ -348,8 +348,8 @@ def run_local(
 
     MLflow calls ``plugin.run_local(name, model_uri, flavor, config)`` (mlflow/deployments/
     interface.py), without the target that base.py's documentation lists first."""
-    from kserve_predictor.local.deployment import DEFAULT_START_TIMEOUT
-    from kserve_predictor.local.target import LocalSettings, deploy_local
+    from kserve_predictor.local.target import deploy_local
+    from kserve_predictor.settings.groups import DEFAULT_START_TIMEOUT, LocalSettings
 
     chosen = mlflow_config.local_config(config, flavor)
     result = deploy_local(
