@@ -162,3 +162,28 @@ def test_a_refused_certificate_is_said_at_once(tls_fuseml: _TlsFuseML) -> None:
     with pytest.raises(requests.exceptions.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
         RetryPolicy(seconds=30).call("GET /applications", attempt, lambda error: True)
     assert len(tries) == 1
+
+
+def test_the_tls_opt_out_holds_beside_a_ca_bundle_variable(
+    cluster: Cluster, tls_fuseml: _TlsFuseML, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """REQUESTS_CA_BUNDLE (set on many machines, this one included) must not undo
+    KSERVE_PREDICTOR_FUSEML_VERIFY_TLS=false: requests lets it override a session's
+    verify=False, so the client says verify on every request."""
+    import certifi
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
+    url = "http://bundle-app.default.example.com/v1/models/bundle-app:predict"
+    FuseMLClient(tls_fuseml.url, verify_tls=False).register(
+        Application(name="bundle-app", url=url, workflow="wf", k8s_namespace=NS)
+    )
+    cluster.api.put_object("inferenceservices", _service("bundle-app"))  # type: ignore[attr-defined]
+    env = {
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "FUSEML_SERVER_URL": tls_fuseml.url,
+        "KSERVE_PREDICTOR_FUSEML_VERIFY_TLS": "false",
+        "REQUESTS_CA_BUNDLE": certifi.where(),
+    }
+    status = run_cli("status", "bundle-app", "-n", NS, "--output", "json", env=env)
+    assert "error" not in status.stderr, status.stderr
+    assert json.loads(status.stdout)["fuseml"] == url

@@ -246,9 +246,12 @@ class FuseMLClient:
         _log.debug("FuseML %s %s%s", method, self.url, path)
 
         def attempt(timeout: tuple[float, float]) -> requests.Response:
+            # verify per request: a session's verify=False alone loses to REQUESTS_CA_BUNDLE
+            # and CURL_CA_BUNDLE (requests' merge_environment_settings).
             response = self.session.request(
-                method, self.url + path, timeout=timeout, allow_redirects=False, **kwargs
-            )
+                method, self.url + path, timeout=timeout, allow_redirects=False,
+                verify=self.session.verify, **kwargs,
+            )  # fmt: skip
             if response.status_code in TRANSIENT_STATUSES:
                 raise _RetryableAnswer(response)
             return response
