@@ -168,6 +168,19 @@ class FuseMLClient:
 
     # ---- API
 
+    def register_serving(
+        self, app: Application, what: str, listed: Sequence[Mapping[str, Any]] = ()
+    ) -> None:
+        """Register ``app`` unless ``listed`` (the preflight's listing) holds it as it is. The
+        ``what`` (service, server) at ``app.url`` serves even if this fails: the error says so."""
+        if app.registered_in(listed):
+            _log.info("FuseML application %s is registered as it is", app.name)
+            return
+        try:
+            self.register(app)
+        except FuseMLError as e:
+            raise FuseMLError(f"{e} (the {what} itself is up at {app.url})") from e
+
     def register(self, app: Application) -> dict[str, Any]:
         """Register or replace ``app``; returns the object the server stored."""
         response = self._request("POST", "/applications", json=app.as_body())

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kserve_predictor.errors import FuseMLError, KservePredictorError, UsageError
+from kserve_predictor.errors import KservePredictorError, UsageError
 from kserve_predictor.local import supervisor
 from kserve_predictor.local.layout import LocalLayout, build_layout, choose
 from kserve_predictor.local.network import check_host, check_port, check_port_free, free_port
@@ -211,19 +211,17 @@ def name_inputs(body: dict[str, Any], declared: list[dict[str, Any]] | None) -> 
 def _register(fuseml: Any, settings: LocalSettings, layout: LocalLayout, app: LocalApp) -> None:
     from kserve_predictor.fuseml.client import Application
 
-    try:
-        fuseml.register(
-            Application(
-                name=app.name,
-                description=f"local {layout.engine.name} predictor for {layout.detection.info.url}",
-                url=app.prediction_url,
-                workflow=settings.workflow or "local",
-                k8s_namespace="local",
-                k8s_resources=[],  # nothing in Kubernetes to clean up
-            )
-        )
-    except FuseMLError as e:
-        raise FuseMLError(f"{e} (the server itself is up at {app.prediction_url})") from e
+    fuseml.register_serving(
+        Application(
+            name=app.name,
+            description=f"local {layout.engine.name} predictor for {layout.detection.info.url}",
+            url=app.prediction_url,
+            workflow=settings.workflow or "local",
+            k8s_namespace="local",
+            k8s_resources=[],  # nothing in Kubernetes to clean up
+        ),
+        "server",
+    )
 
 
 # --- serve: the foreground server ----------------------------------------------------------

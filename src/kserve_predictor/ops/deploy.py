@@ -16,7 +16,6 @@ from typing import Any
 from kserve_predictor.choice.detect import Detection, detect
 from kserve_predictor.engines import Engine
 from kserve_predictor.errors import (
-    FuseMLError,
     KubernetesRefused,
     UsageError,
 )
@@ -190,14 +189,7 @@ def deploy(
             k8s_namespace=settings.namespace,
             k8s_resources=manifests.k8s_resources(app),
         )
-        if application.registered_in(registered):
-            log.info("FuseML application %s is registered as it is", app)
-            result.registered = True
-            return result
-        try:
-            fuseml.register(application)
-        except FuseMLError as e:
-            raise FuseMLError(f"{e} (the service itself is up at {result.prediction_url})") from e
+        fuseml.register_serving(application, "service", registered)
         result.registered = True
     return result
 
