@@ -318,7 +318,7 @@ def dockerignored(rel: str, patterns: list[str]) -> bool:
         ".pytest_cache/v/cache",
         "mlruns/0/meta.yaml",
         ".env",
-        "build/lib/kserve_predictor/interfaces/cli.py",
+        "build/lib/kserve_predictor/interfaces/cli/__init__.py",
     ],
 )
 def test_dockerignore_excludes(path: str) -> None:
@@ -330,7 +330,7 @@ def test_dockerignore_excludes(path: str) -> None:
     [
         "pyproject.toml",
         "README.md",
-        "src/kserve_predictor/interfaces/cli.py",
+        "src/kserve_predictor/interfaces/cli/__init__.py",
         "src/kserve_predictor/py.typed",
     ],
 )
