@@ -208,3 +208,23 @@ def test_local_model_cannot_go_to_kserve(zoo: Path, cluster: Cluster, s3: S3Serv
         env=env_for(s3, cluster),
     )
     assert done.code == 2 and "not in S3" in done.stderr
+
+
+def test_in_a_codeset_the_name_comes_from_it_without_a_namespace(
+    s3: S3Server, s3_model, cluster: Cluster, bucket: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Inside a FuseML codeset, ``deploy`` without --app-name and without --namespace names the
+    service after the codeset, as the step does, and deploys to the kubeconfig context's
+    namespace (this crashed with an internal TypeError)."""
+    from conftest import codeset
+
+    url = s3_model("onnx")
+    done = run_cli(
+        "deploy", "--model", url, "--dry-run", "--output", "json",
+        env=env_for(s3, cluster), cwd=codeset(tmp_path),
+    )  # fmt: skip
+    assert done.code == 0, done.stderr
+    plan = json.loads(done.stdout)
+    assert plan["app_name"].startswith("mlflow-project-01-iris-codeset")
+    assert plan["namespace"] == "default"  # the test kubeconfig's context
+    nothing_written(cluster, s3, bucket)

@@ -147,5 +147,7 @@ def deploy_name(given: str | None, origin: Origin, namespace: str | None) -> tup
     if given is not None:
         return check_app_name(given.strip(), "--app-name"), True
     if origin.project and origin.codeset:
-        return origin.default_app_name(namespace)  # type: ignore[arg-type]
+        # Without --namespace the kubeconfig context decides it later: "" fits the name to the
+        # longest namespace-free host, as the step does; deploy checks the host names then.
+        return origin.default_app_name(namespace or "")
     raise UsageError("--app-name is required outside a FuseML codeset; e.g. --app-name iris")
