@@ -1,10 +1,13 @@
 """Run ``kserve-predictor-runtime`` the way a KServe pod runs it, from the ServingRuntime's
 container spec in deploy/, and lay out model folders the way the storage initializer does.
 
-A pod differs from a test process in three things only, each substituted here: KServe replaces
+A pod differs from a test process in four things only, each substituted here: KServe replaces
 ``{{.Name}}`` with the InferenceService name, volumes appear at their mountPath (here: a
-folder per volume), and every pod has its own network namespace (here: free ports instead of
-8080/8081, which several runtimes on one machine would share).
+folder per volume), every pod has its own network namespace (here: free ports instead of
+8080/8081, which several runtimes on one machine would share), and the container's CPU limit
+caps the CPUs the runtime counts (kubelet sets it as the cgroup's CFS quota, which
+workers.usable_cpus reads; here: the process's CPU affinity, which it reads too), so the
+runtime starts as many KServe workers as in the real pod.
 """
 
 from __future__ import annotations
@@ -53,6 +56,20 @@ class PodCommand:
     argv: list[str]
     env: dict[str, str]
     http_port: int
+    cpus: int | None = None
+    """The CPUs the container's limit allows (rounded up), None without a limit."""
+
+
+def cpu_limit(quantity: str | None) -> int | None:
+    """A Kubernetes CPU quantity ("1", "500m", "1.5") as whole CPUs, rounded up as
+    usable_cpus rounds a CFS quota."""
+    import math
+
+    if not quantity:
+        return None
+    text = str(quantity)
+    cpus = int(text[:-1]) / 1000 if text.endswith("m") else float(text)
+    return max(1, math.ceil(cpus))
 
 
 def pod_command(
@@ -85,7 +102,8 @@ def pod_command(
         "PIP_FIND_LINKS": str(WHEELHOUSE),
         **env,
     }
-    return PodCommand([entrypoint, *args], environment, http_port)
+    limits = (container.get("resources") or {}).get("limits") or {}
+    return PodCommand([entrypoint, *args], environment, http_port, cpu_limit(limits.get("cpu")))
 
 
 @dataclass
@@ -117,10 +135,13 @@ def start(command: PodCommand, log: Path, timeout: float = 180) -> RunningRuntim
     """Start the runtime and wait for KServe's readiness path; RuntimeExited if it exits."""
     import requests
 
+    allowed = sorted(os.sched_getaffinity(0))
+    cpus = set(allowed[: command.cpus]) if command.cpus else set(allowed)
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            command.argv, env=command.env, stdout=out, stderr=subprocess.STDOUT
-        )
+            command.argv, env=command.env, stdout=out, stderr=subprocess.STDOUT,
+            preexec_fn=lambda: os.sched_setaffinity(0, cpus),
+        )  # fmt: skip
     url = f"http://127.0.0.1:{command.http_port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

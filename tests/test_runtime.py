@@ -117,10 +117,10 @@ def pod(tmp_path: Path):  # type: ignore[no-untyped-def]
     """Start the runtime on a copy of ``source`` as a pod would; stopped after the test."""
     running = []
 
-    def run(source: Path, volumes: Path | None = None, **env: str):  # type: ignore[no-untyped-def]
+    def run(source: Path, volumes: Path | None = None, runtime=None, **env: str):  # type: ignore[no-untyped-def]
         folder = storage_initializer_copy(source, tmp_path / f"models-{len(running)}")
         volumes = volumes or tmp_path / f"volumes-{len(running)}"
-        command = pod_command(manifest(), NAME, folder, volumes, **env)
+        command = pod_command(runtime or manifest(), NAME, folder, volumes, **env)
         process = start(command, tmp_path / f"runtime-{len(running)}.log")
         running.append(process)
         return process, folder, volumes
@@ -200,6 +200,18 @@ def test_health_readiness_binding_and_schema_enforcement(pod, zoo: Path) -> None
     assert "missing inputs" in answer.text
 
 
+def test_a_pod_of_the_manifest_runs_one_worker_as_its_cpu_limit_says(pod, zoo: Path) -> None:
+    """deploy/kserve-predictor-mlflow.yaml limits the container to 1 CPU: kubelet makes that the
+    cgroup's quota, usable_cpus reads it, and KServe runs one worker, whatever the node's CPU
+    count."""
+    running, _, _ = pod(zoo / "sklearn_skops")
+    answer = requests.post(
+        f"{running.url}/v1/models/{NAME}:predict", json={"instances": [ROW]}, timeout=60
+    )
+    assert answer.status_code == 200, answer.text
+    assert "Starting uvicorn with 1 workers" in running.log.read_text()
+
+
 def test_kserve_workers_default_to_the_usable_cpus_and_each_answers(pod, zoo: Path) -> None:
     """KServe's --workers spawns processes that unpickle the model (each loads its own); the
     default is one per CPU this process may use (in a pod: its CPU limit)."""
@@ -207,7 +219,11 @@ def test_kserve_workers_default_to_the_usable_cpus_and_each_answers(pod, zoo: Pa
 
     from kserve_predictor.modelserver.workers import usable_cpus
 
-    running, _, _ = pod(zoo / "sklearn_skops")  # started as the pod is: no --workers
+    # The manifest's limit is 1 CPU, so its pods run one process; an operator who raises the
+    # limit to this machine's CPUs gets one worker per CPU.
+    runtime = manifest()
+    runtime["spec"]["containers"][0]["resources"]["limits"]["cpu"] = str(usable_cpus())
+    running, _, _ = pod(zoo / "sklearn_skops", runtime=runtime)  # no --workers, as the pod
     workers = usable_cpus()
     for _ in range(20):  # fresh connections, spread by the kernel over the workers
         answer = requests.post(
@@ -215,8 +231,8 @@ def test_kserve_workers_default_to_the_usable_cpus_and_each_answers(pod, zoo: Pa
         )
         assert answer.status_code == 200, answer.text
     log = running.log.read_text()
-    if workers == 1:
-        assert "Starting uvicorn with" not in log
+    if workers == 1:  # kserve logs it for one process too (kserve/protocol/rest/server.py)
+        assert "Starting uvicorn with 1 workers" in log
         return
     assert f"Starting uvicorn with {workers} workers" in log
     # KServe kills and replaces a child that has not answered its ping within 5 s (on a busy
