@@ -71,17 +71,24 @@ def _service(name: str) -> dict[str, Any]:
     }
 
 
+def _registered(cluster: Cluster, fuseml_url: str, name: str) -> str:
+    """An InferenceService ``name`` and its FuseML Application, as a deploy leaves them; returns
+    the Application's URL."""
+    url = f"http://{name}.default.example.com/v1/models/{name}:predict"
+    FuseMLClient(fuseml_url, verify_tls=False).register(
+        Application(name=name, url=url, workflow="wf", k8s_namespace=NS)
+    )
+    cluster.api.put_object("inferenceservices", _service(name))  # type: ignore[attr-defined]
+    return url
+
+
 def test_status_and_delete_use_the_fuseml_tls_setting(
     cluster: Cluster, tls_fuseml: _TlsFuseML, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # requests lets these variables override a session's verify=False: not the setting tested.
+    # The CA-bundle variables are the subject of the test below, not of this one.
     for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         monkeypatch.delenv(variable, raising=False)
-    url = "http://tls-app.default.example.com/v1/models/tls-app:predict"
-    FuseMLClient(tls_fuseml.url, verify_tls=False).register(
-        Application(name="tls-app", url=url, workflow="wf", k8s_namespace=NS)
-    )
-    cluster.api.put_object("inferenceservices", _service("tls-app"))  # type: ignore[attr-defined]
+    url = _registered(cluster, tls_fuseml.url, "tls-app")
     env = {
         "KUBECONFIG": str(cluster.kubeconfig),
         "FUSEML_SERVER_URL": tls_fuseml.url,
@@ -98,10 +105,7 @@ def test_status_and_delete_use_the_fuseml_tls_setting(
     assert "tls-app" not in tls_fuseml.applications
 
     # Verified (the default), the self-signed certificate is refused, by every command alike.
-    FuseMLClient(tls_fuseml.url, verify_tls=False).register(
-        Application(name="tls-app", url=url, workflow="wf", k8s_namespace=NS)
-    )
-    cluster.api.put_object("inferenceservices", _service("tls-app"))  # type: ignore[attr-defined]
+    _registered(cluster, tls_fuseml.url, "tls-app")
     verified = {**env, "KSERVE_PREDICTOR_FUSEML_VERIFY_TLS": "true"}
     refused = run_cli("status", "tls-app", "-n", NS, env=verified)
     assert refused.code != 0 and "certificate" in refused.stderr.lower(), refused.stderr
@@ -111,11 +115,7 @@ def test_status_and_delete_use_the_retry_setting(cluster: Cluster, fuseml: Any) 
     """KSERVE_PREDICTOR_RETRY_SECONDS bounds FuseML's retries for status and delete as for
     deploy: ONE_TRY leaves no time for a second try (the first pause is 0.25 s or more,
     retry.RetryPolicy), so a passing 503 is the answer; the default outlasts it."""
-    url = "http://retry-app.default.example.com/v1/models/retry-app:predict"
-    FuseMLClient(fuseml.url).register(
-        Application(name="retry-app", url=url, workflow="wf", k8s_namespace=NS)
-    )
-    cluster.api.put_object("inferenceservices", _service("retry-app"))  # type: ignore[attr-defined]
+    url = _registered(cluster, fuseml.url, "retry-app")
     env = {"KUBECONFIG": str(cluster.kubeconfig), "FUSEML_SERVER_URL": fuseml.url}
 
     fuseml.fail_next(503, times=1, method="GET")
@@ -173,11 +173,7 @@ def test_the_tls_opt_out_holds_beside_a_ca_bundle_variable(
     import certifi
 
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
-    url = "http://bundle-app.default.example.com/v1/models/bundle-app:predict"
-    FuseMLClient(tls_fuseml.url, verify_tls=False).register(
-        Application(name="bundle-app", url=url, workflow="wf", k8s_namespace=NS)
-    )
-    cluster.api.put_object("inferenceservices", _service("bundle-app"))  # type: ignore[attr-defined]
+    url = _registered(cluster, tls_fuseml.url, "bundle-app")
     env = {
         "KUBECONFIG": str(cluster.kubeconfig),
         "FUSEML_SERVER_URL": tls_fuseml.url,
