@@ -5,7 +5,8 @@ A pod differs from a test process in four things only, each substituted here: KS
 ``{{.Name}}`` with the InferenceService name, volumes appear at their mountPath (here: a
 folder per volume), every pod has its own network namespace (here: free ports instead of
 8080/8081, which several runtimes on one machine would share), and the container's CPU limit
-caps the CPUs the runtime counts (kubelet sets it as the cgroup's CFS quota, which
+caps the CPUs the runtime counts (kubelet sets it as the cgroup's CFS quota,
+kubernetes/kubernetes pkg/kubelet/cm/helpers_linux.go MilliCPUToQuota, which
 workers.usable_cpus reads; here: the process's CPU affinity, which it reads too), so the
 runtime starts as many KServe workers as in the real pod.
 """
